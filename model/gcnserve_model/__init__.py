@@ -1,0 +1,7 @@
+"""gcnserve_model: the Python side of gcnserve.
+
+Builds the graph-convolution classifiers of the report (shared/MODELS.md),
+defines the one reference preprocessing the C++ server reproduces, and
+exports TorchScript files that follow the export contract
+(shared/DESIGN.md, "The export contract").
+"""

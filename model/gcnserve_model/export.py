@@ -1,0 +1,187 @@
+"""Exports a model as <repository>/<name>/<version>/model.pt.
+
+The file is TorchScript (torch.jit.script, not trace) with the metadata
+inside as the extra file gcnserve.json. Before the file appears in the
+repository it is loaded back, its metadata parsed and its outputs compared
+with the eager model's; a file that fails never lands. Writing goes through
+a hidden temporary file or folder and a rename, so a server scanning the
+repository never sees half a model.
+
+    PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.export --preset tiny --repository /tmp/repo
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+
+from .config import FASHION_MNIST_LABELS, PRESETS, ModelConfig, preset
+from .metadata import METADATA_FILE, build_metadata, validate_metadata
+from .models import build_model
+
+MODEL_FILE = "model.pt"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class ExportError(RuntimeError):
+    """The exported file does not behave like the model it came from."""
+
+
+def script_model(model: nn.Module) -> torch.jit.ScriptModule:
+    model.eval()  # BatchNorm uses running statistics in the served model
+    return torch.jit.script(model)
+
+
+def verify_export(path: Path, model: nn.Module, config: ModelConfig, batch_size: int = 2,
+                  atol: float = 1e-5) -> Dict[str, Any]:
+    """Loads `path` back and checks it against the eager `model`.
+
+    Returns the parsed metadata; raises ExportError on any mismatch.
+    """
+    extra = {METADATA_FILE: ""}
+    loaded = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    try:
+        meta = json.loads(extra[METADATA_FILE])
+        validate_metadata(meta)
+    except ValueError as e:  # json.JSONDecodeError is a ValueError
+        raise ExportError(f"{path}: bad {METADATA_FILE}: {e}") from e
+    generator = torch.Generator().manual_seed(1234)
+    x = torch.randn(batch_size, config.channels, config.input_height, config.input_width, generator=generator)
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+        actual = loaded(x)
+    if set(actual) != set(expected):
+        raise ExportError(f"{path}: outputs {sorted(actual)} differ from the eager model's {sorted(expected)}")
+    for key, want in expected.items():
+        got = actual[key]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise ExportError(f"{path}: {key} is {got.dtype}{list(got.shape)}, eager gives {want.dtype}{list(want.shape)}")
+        if not torch.allclose(got.double(), want.double(), atol=atol, rtol=0.0):
+            diff = (got.double() - want.double()).abs().max().item()
+            raise ExportError(f"{path}: {key} differs from the eager model by up to {diff:g} (allowed {atol:g})")
+    return meta
+
+
+def export_model(model: nn.Module, config: ModelConfig, repository: Path, name: str, version: int,
+                 labels: Sequence[str], dataset: str = "fashion-mnist",
+                 metrics: Optional[Mapping[str, float]] = None, overwrite: bool = False) -> Path:
+    """Scripts `model`, verifies it and writes it into `repository`.
+
+    Returns the path of the written model.pt. Refuses to replace an existing
+    version unless `overwrite`.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"model name {name!r} must be letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be a positive integer, got {version!r}")
+    if len(labels) != config.num_classes:
+        raise ValueError(f"{len(labels)} labels for {config.num_classes} classes")
+    meta = build_metadata(config, name, labels, dataset, metrics)
+    model_dir = Path(repository) / name
+    version_dir = model_dir / str(version)
+    target = version_dir / MODEL_FILE
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite (--overwrite) to replace it")
+    model_dir.mkdir(parents=True, exist_ok=True)
+
+    scripted = script_model(model)
+    extra = {METADATA_FILE: json.dumps(meta, indent=2)}
+    # Hidden names: the server only reads numeric version folders and model.pt.
+    if version_dir.exists():
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{MODEL_FILE}.", suffix=".tmp", dir=version_dir)
+        os.close(fd)
+        tmp_file = Path(tmp_name)
+        try:
+            torch.jit.save(scripted, str(tmp_file), _extra_files=extra)
+            verify_export(tmp_file, model, config)
+            os.chmod(tmp_file, 0o644)  # mkstemp makes it 0600
+            os.replace(tmp_file, target)
+        finally:
+            tmp_file.unlink(missing_ok=True)
+    else:
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=model_dir))
+        try:
+            torch.jit.save(scripted, str(tmp_dir / MODEL_FILE), _extra_files=extra)
+            verify_export(tmp_dir / MODEL_FILE, model, config)
+            os.chmod(tmp_dir, 0o755)  # mkdtemp makes it 0700
+            os.rename(tmp_dir, version_dir)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return target
+
+
+def load_checkpoint(model: nn.Module, path: Path) -> None:
+    """Loads a state_dict, or a dict holding one under "state_dict"."""
+    state = torch.load(str(path), map_location="cpu")
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    model.load_state_dict(state)
+
+
+def read_labels(path: Path) -> list:
+    labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not labels:
+        raise ValueError(f"{path} lists no labels")
+    return labels
+
+
+def read_metrics(value: str) -> Dict[str, float]:
+    """A JSON object given inline ('{"test_accuracy": 0.9}') or as a file path."""
+    text = value if value.lstrip().startswith("{") else Path(value).read_text(encoding="utf-8")
+    metrics = json.loads(text)
+    if not isinstance(metrics, dict):
+        raise ValueError("--metrics-json must hold a JSON object")
+    for key, number in metrics.items():
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise ValueError(f"metric {key!r} must be a finite number, got {number!r}")
+    return metrics
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Export a gcnserve model as TorchScript with its metadata.")
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS), help="model configuration")
+    parser.add_argument("--repository", required=True, type=Path, help="model repository folder")
+    parser.add_argument("--name", default="model3", help="model name, a folder of the repository (default: model3)")
+    parser.add_argument("--version", default=1, type=int, help="positive version number (default: 1)")
+    parser.add_argument("--checkpoint", type=Path, help="state_dict to load; without it, random weights from --seed")
+    parser.add_argument("--seed", default=0, type=int, help="seed for random initialisation (default: 0)")
+    parser.add_argument("--labels", type=Path, help="file with one label per line; sets the number of classes "
+                        "(default: the ten Fashion-MNIST labels)")
+    parser.add_argument("--dataset", default="fashion-mnist", help="dataset name recorded in the metadata")
+    parser.add_argument("--metrics-json", help="metrics to record: a JSON object inline or a file holding one")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        labels = read_labels(args.labels) if args.labels else list(FASHION_MNIST_LABELS)
+        config = preset(args.preset).replace(num_classes=len(labels))
+        metrics = read_metrics(args.metrics_json) if args.metrics_json else {}
+        torch.manual_seed(args.seed)
+        model = build_model(config)
+        if args.checkpoint:
+            load_checkpoint(model, args.checkpoint)
+        path = export_model(model, config, args.repository, args.name, args.version, labels,
+                            dataset=args.dataset, metrics=metrics, overwrite=args.overwrite)
+    except (ValueError, OSError, ExportError, RuntimeError) as e:
+        print(f"export failed: {e}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

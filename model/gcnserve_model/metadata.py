@@ -1,0 +1,107 @@
+"""The metadata a model file carries: the TorchScript extra file gcnserve.json.
+
+Its fields are fixed by the export contract (shared/DESIGN.md); the server
+refuses a file whose metadata is missing or invalid.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+import torch
+
+from .config import ModelConfig
+from .preprocess import RESIZE_RULE
+
+METADATA_FILE = "gcnserve.json"
+
+# What each architecture links its nodes by.
+ADJACENCY = {"model3": "euclidean"}
+
+TOP_LEVEL_KEYS = ("name", "architecture", "input", "labels", "num_points", "adjacency", "dataset", "metrics")
+INPUT_KEYS = ("height", "width", "channels", "color", "mean", "std", "resize")
+
+
+def build_metadata(config: ModelConfig, name: str, labels: Sequence[str], dataset: str,
+                   metrics: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
+    meta = {
+        "name": name,
+        "architecture": config.architecture,
+        "input": {
+            "height": config.input_height,
+            "width": config.input_width,
+            "channels": config.channels,
+            "color": config.color,
+            "mean": list(config.mean),
+            "std": list(config.std),
+            "resize": RESIZE_RULE,
+        },
+        "labels": list(labels),
+        "num_points": config.num_points,
+        "adjacency": ADJACENCY[config.architecture],
+        "dataset": dataset,
+        "metrics": dict(metrics or {}),
+    }
+    validate_metadata(meta)
+    return meta
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def validate_metadata(meta: Mapping[str, Any]) -> None:
+    """ValueError naming the first problem, if `meta` breaks the contract."""
+    missing = [k for k in TOP_LEVEL_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"metadata lacks {missing}")
+    if not isinstance(meta["name"], str) or not meta["name"]:
+        raise ValueError("metadata name must be a non-empty string")
+    if meta["architecture"] not in ("model1", "model2", "model3", "resnet"):
+        raise ValueError(f"unknown architecture {meta['architecture']!r}")
+    inp = meta["input"]
+    if not isinstance(inp, Mapping) or any(k not in inp for k in INPUT_KEYS):
+        raise ValueError(f"metadata input needs {list(INPUT_KEYS)}")
+    for key in ("height", "width", "channels"):
+        if not _positive_int(inp[key]):
+            raise ValueError(f"input.{key} must be a positive integer")
+    if {"gray": 1, "rgb": 3}.get(inp["color"]) != inp["channels"]:
+        raise ValueError(f"input.color {inp['color']!r} does not fit {inp['channels']} channels")
+    for key in ("mean", "std"):
+        values = inp[key]
+        if not isinstance(values, list) or len(values) != inp["channels"] or not all(map(_is_number, values)):
+            raise ValueError(f"input.{key} must list one number per channel")
+    if any(s <= 0 for s in inp["std"]):
+        raise ValueError("input.std must be positive")
+    if inp["resize"] != RESIZE_RULE:
+        raise ValueError(f"input.resize must be {RESIZE_RULE!r}")
+    labels = meta["labels"]
+    if not isinstance(labels, list) or not labels or not all(isinstance(l, str) for l in labels):
+        raise ValueError("labels must be a non-empty list of strings")
+    if meta["architecture"] != "resnet":
+        if not _positive_int(meta["num_points"]):
+            raise ValueError("num_points must be a positive integer")
+        if meta["adjacency"] not in ("similarity", "euclidean"):
+            raise ValueError(f"adjacency must be 'similarity' or 'euclidean', not {meta['adjacency']!r}")
+    if not isinstance(meta["dataset"], str):
+        raise ValueError("dataset must be a string")
+    metrics = meta["metrics"]
+    if not isinstance(metrics, Mapping) or not all(isinstance(k, str) and _is_number(v) for k, v in metrics.items()):
+        raise ValueError("metrics must map names to finite numbers")
+
+
+def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
+    """Loads a model file's gcnserve.json, validated."""
+    extra = {METADATA_FILE: ""}
+    torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    if not extra[METADATA_FILE]:
+        raise ValueError(f"{path} carries no {METADATA_FILE}")
+    meta = json.loads(extra[METADATA_FILE])
+    validate_metadata(meta)
+    return meta

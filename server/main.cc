@@ -1,0 +1,43 @@
+// gcnserve: serves graph-convolution image classifiers over gRPC.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <pthread.h>
+#include <string>
+#include <vector>
+
+#include "server/log.h"
+#include "server/server.h"
+#include "server/server_options.h"
+
+int main(int argc, char** argv) {
+  // Block the stop signals in every thread (threads inherit the mask); this
+  // thread takes them with sigwait once the server runs.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto options = gcnserve::ServerOptions::Parse(
+      std::vector<std::string>(argv + 1, argv + argc), std::getenv);
+  if (!options.ok()) {
+    std::fprintf(stderr, "gcnserve: %s\n",
+                 std::string(options.status().message()).c_str());
+    return 2;
+  }
+  if (!options->has_value()) {
+    std::fputs(gcnserve::ServerOptions::Help().c_str(), stdout);
+    return 0;
+  }
+  auto server = gcnserve::Server::Create(**options);
+  if (!server.ok()) {
+    gcnserve::Log("gcnserve: cannot start: ", server.status().message());
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  gcnserve::Log("received ", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown();
+  return 0;
+}

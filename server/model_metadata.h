@@ -1,0 +1,44 @@
+#ifndef GCNSERVE_SERVER_MODEL_METADATA_H_
+#define GCNSERVE_SERVER_MODEL_METADATA_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace gcnserve {
+
+// How a model wants its input: the `input` object of gcnserve.json.
+struct InputSpec {
+  int height = 0;
+  int width = 0;
+  int channels = 0;           // 1 (gray) or 3 (rgb)
+  std::string color;          // "gray" or "rgb"
+  std::vector<float> mean;    // one per channel, on [0, 1] pixel values
+  std::vector<float> std;     // one per channel, > 0
+  std::string resize = "area_or_linear";  // the one rule both sides implement
+};
+
+// The metadata an export carries inside model.pt as the extra file
+// gcnserve.json (see DESIGN.md, "The export contract").
+struct ModelMetadata {
+  std::string name;
+  std::string architecture;  // model1 | model2 | model3 | resnet
+  InputSpec input;
+  std::vector<std::string> labels;
+  int num_points = 0;        // 0 for a model without a graph
+  std::string adjacency;     // similarity | euclidean; empty without a graph
+  std::string dataset;
+  std::map<std::string, double> metrics;
+
+  bool has_graph() const { return architecture != "resnet"; }
+
+  // Parses and checks gcnserve.json; the error names the offending field.
+  static absl::StatusOr<ModelMetadata> Parse(std::string_view json);
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_MODEL_METADATA_H_

@@ -1,0 +1,44 @@
+#include "server/model_repository.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace gcnserve {
+
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::vector<ModelVersionPath>> ScanRepository(
+    const std::string& repository) {
+  std::error_code error;
+  if (!fs::is_directory(repository, error)) {
+    return absl::NotFoundError(absl::StrCat(
+        "model repository '", repository, "' is not a readable folder"));
+  }
+  std::vector<ModelVersionPath> found;
+  for (const fs::directory_entry& model : fs::directory_iterator(repository, error)) {
+    if (!model.is_directory(error)) continue;
+    ModelVersionPath newest;
+    for (const fs::directory_entry& version :
+         fs::directory_iterator(model.path(), error)) {
+      int64_t number;
+      fs::path file = version.path() / "model.pt";
+      if (!absl::SimpleAtoi(version.path().filename().string(), &number) ||
+          number < 1 || !fs::is_regular_file(file, error)) {
+        continue;
+      }
+      if (number > newest.version) {
+        newest = {model.path().filename().string(), number, file.string()};
+      }
+    }
+    if (newest.version > 0) found.push_back(newest);
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  return found;
+}
+
+}  // namespace gcnserve

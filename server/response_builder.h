@@ -1,0 +1,34 @@
+#ifndef GCNSERVE_SERVER_RESPONSE_BUILDER_H_
+#define GCNSERVE_SERVER_RESPONSE_BUILDER_H_
+
+#include "absl/status/status.h"
+#include "gcnserve/v1/gcnserve.pb.h"
+#include "server/model_metadata.h"
+#include "server/model_runner.h"
+
+namespace gcnserve {
+
+// What a request asked to get back.
+struct ResponseOptions {
+  int top_k = 5;                 // classes, best first; capped at the labels
+  v1::GraphDetail graph = v1::POINTS;
+  int max_edges_per_node = 0;    // FULL only; 0 keeps every edge
+  int original_width = 0;        // the decoded image, for mapping points
+  int original_height = 0;
+};
+
+// Checks the request's own fields (top_k, graph, max_edges_per_node) and
+// fills `options` from them; INVALID_ARGUMENT names the bad field.
+absl::Status ReadResponseOptions(const v1::ClassifyRequest& request,
+                                 ResponseOptions& options);
+
+// Fills `response` with row `row` of `output`: the top classes with labels,
+// the interest points mapped from input-tensor pixels to the original image's
+// pixels, and the adjacency when FULL is asked.
+void BuildResponse(const ModelMetadata& metadata, const ModelOutput& output,
+                   int row, const ResponseOptions& options,
+                   v1::ClassifyResponse& response);
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_RESPONSE_BUILDER_H_

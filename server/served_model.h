@@ -1,0 +1,69 @@
+#ifndef GCNSERVE_SERVER_SERVED_MODEL_H_
+#define GCNSERVE_SERVER_SERVED_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/batcher.h"
+#include "server/clock.h"
+#include "server/image_preprocessor.h"
+#include "server/metrics.h"
+#include "server/model_metadata.h"
+#include "server/model_runner.h"
+
+namespace gcnserve {
+
+// One model version taking requests: its metadata, its preprocessor, its
+// runner and the batcher that feeds the runner. Thread-safe.
+class ServedModel {
+ public:
+  struct Options {
+    Batcher::Options batching;
+    int64_t max_image_pixels = 50'000'000;
+  };
+
+  // `metrics` outlives the model.
+  ServedModel(std::string name, int64_t version, ModelMetadata metadata,
+              std::unique_ptr<ModelRunner> runner, const Options& options,
+              Metrics::Model* metrics, Clock* clock);
+  ~ServedModel();  // Stop(true)
+
+  const std::string& name() const { return name_; }
+  int64_t version() const { return version_; }
+  const ModelMetadata& metadata() const { return metadata_; }
+  const Options& options() const { return options_; }
+
+  // Decodes and normalizes an image for this model (see ImagePreprocessor).
+  absl::StatusOr<PreprocessedImage> Preprocess(std::string_view encoded) const {
+    return preprocessor_.Process(encoded);
+  }
+  // Queues a task for the next batch; see Batcher::Enqueue.
+  absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
+
+  void Start() { batcher_.Start(); }
+  // See Batcher::Stop.
+  void Stop(bool drain) { batcher_.Stop(drain); }
+
+ private:
+  // Runs one batch: stacks the inputs, runs the model, completes every task,
+  // or fails every task with the model's error.
+  void Process(Batch batch);
+
+  const std::string name_;
+  const int64_t version_;
+  const ModelMetadata metadata_;
+  const Options options_;
+  const ImagePreprocessor preprocessor_;
+  const std::unique_ptr<ModelRunner> runner_;  // used by the batch thread only
+  Metrics::Model* const metrics_;
+  Clock* const clock_;
+  std::vector<float> input_;  // the batch's stacked inputs; batch thread only
+  Batcher batcher_;           // last: its thread uses the members above
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_SERVED_MODEL_H_

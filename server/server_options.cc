@@ -1,0 +1,218 @@
+#include "server/server_options.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "server/status_macros.h"
+
+#ifndef GCNSERVE_DEFAULT_REPOSITORY
+#define GCNSERVE_DEFAULT_REPOSITORY "model/repository"
+#endif
+
+namespace gcnserve {
+namespace {
+
+// One flag: its name, what it means, and how it reads a value into options.
+struct Flag {
+  const char* name;
+  const char* help;
+  std::function<absl::Status(ServerOptions&, const std::string&)> set;
+  std::function<std::string(const ServerOptions&)> get;
+};
+
+absl::Status Bad(const std::string& flag, const std::string& value,
+                 const std::string& allowed) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, "=", value, " is not allowed: ", allowed));
+}
+
+template <typename T>
+Flag Integer(const char* name, const char* help, T ServerOptions::*field,
+             T min, T max) {
+  return Flag{
+      name, help,
+      [=](ServerOptions& o, const std::string& v) {
+        int64_t parsed;
+        if (!absl::SimpleAtoi(v, &parsed) || parsed < min || parsed > max) {
+          return Bad(name, v, absl::StrCat("an integer from ", min, " to ", max));
+        }
+        o.*field = static_cast<T>(parsed);
+        return absl::OkStatus();
+      },
+      [=](const ServerOptions& o) { return absl::StrCat(o.*field); }};
+}
+
+Flag Seconds(const char* name, const char* help, double ServerOptions::*field,
+             double max) {
+  return Flag{
+      name, help,
+      [=](ServerOptions& o, const std::string& v) {
+        double parsed;
+        if (!absl::SimpleAtod(v, &parsed) || !(parsed >= 0) || parsed > max) {
+          return Bad(name, v, absl::StrCat("seconds from 0 to ", max));
+        }
+        o.*field = parsed;
+        return absl::OkStatus();
+      },
+      [=](const ServerOptions& o) { return absl::StrCat(o.*field); }};
+}
+
+absl::Status CheckAddress(const char* name, const std::string& v,
+                          bool may_be_empty) {
+  if (v.empty() && may_be_empty) return absl::OkStatus();
+  size_t colon = v.rfind(':');
+  int port;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(v.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return Bad(name, v, "host:port with a port from 0 to 65535");
+  }
+  return absl::OkStatus();
+}
+
+Flag Text(const char* name, const char* help, std::string ServerOptions::*field,
+          std::function<absl::Status(const std::string&)> check) {
+  return Flag{name, help,
+              [=](ServerOptions& o, const std::string& v) {
+                if (check) GCN_RETURN_IF_ERROR(check(v));
+                o.*field = v;
+                return absl::OkStatus();
+              },
+              [=](const ServerOptions& o) { return o.*field; }};
+}
+
+const std::vector<Flag>& Flags() {
+  static const auto* flags = new std::vector<Flag>{
+      Text("grpc-address", "host:port to serve gRPC on; port 0 picks a free one",
+           &ServerOptions::grpc_address,
+           [](const std::string& v) { return CheckAddress("grpc-address", v, false); }),
+      Text("metrics-address",
+           "host:port for Prometheus /metrics; empty turns metrics off",
+           &ServerOptions::metrics_address,
+           [](const std::string& v) { return CheckAddress("metrics-address", v, true); }),
+      Text("model-repository",
+           "folder of models, laid out <model>/<version>/model.pt",
+           &ServerOptions::model_repository,
+           [](const std::string& v) {
+             return v.empty() ? Bad("model-repository", v, "a folder") : absl::OkStatus();
+           }),
+      Text("default-model",
+           "model for requests that name none; empty: the only model, else the "
+           "first by name",
+           &ServerOptions::default_model, nullptr),
+      Integer("max-batch-size",
+              "largest batch the batcher forms (every size up to it is warmed up)",
+              &ServerOptions::max_batch_size, 1, 256),
+      Integer("max-queue-delay-us",
+              "microseconds a request waits at most for its batch to fill",
+              &ServerOptions::max_queue_delay_us, int64_t{0}, int64_t{10'000'000}),
+      Integer("max-queue-size",
+              "requests queued per model before new ones get RESOURCE_EXHAUSTED",
+              &ServerOptions::max_queue_size, 1, 1'000'000),
+      Text("device", "where models run: cpu, cuda or cuda:N", &ServerOptions::device,
+           [](const std::string& v) {
+             bool ok = v == "cpu" || v == "cuda" ||
+                       (v.rfind("cuda:", 0) == 0 && v.size() > 5 &&
+                        std::all_of(v.begin() + 5, v.end(),
+                                    [](char c) { return std::isdigit(c); }));
+             return ok ? absl::OkStatus() : Bad("device", v, "cpu, cuda or cuda:N");
+           }),
+      Integer("intra-op-threads",
+              "LibTorch threads per forward pass; 0: one per core",
+              &ServerOptions::intra_op_threads, 0, 1024),
+      Integer("preprocess-threads", "threads that decode and resize images",
+              &ServerOptions::preprocess_threads, 1, 1024),
+      Integer("max-image-pixels",
+              "images with more pixels are refused before they are decoded",
+              &ServerOptions::max_image_pixels, int64_t{1}, int64_t{1} << 32),
+      Integer("max-message-bytes", "largest gRPC message accepted, in bytes",
+              &ServerOptions::max_message_bytes, 1024, 1 << 30),
+      Seconds("drain-timeout-s",
+              "on SIGTERM or SIGINT, seconds to wait for queued and running "
+              "requests before exiting",
+              &ServerOptions::drain_timeout_s, 3600),
+  };
+  return *flags;
+}
+
+std::string EnvName(const std::string& flag) {
+  return "GCNSERVE_" +
+         absl::AsciiStrToUpper(absl::StrReplaceAll(flag, {{"-", "_"}}));
+}
+
+ServerOptions Defaults() {
+  ServerOptions options;
+  options.model_repository = GCNSERVE_DEFAULT_REPOSITORY;
+  return options;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
+    const std::vector<std::string>& args,
+    const std::function<const char*(const char*)>& getenv) {
+  ServerOptions options = Defaults();
+  for (const Flag& flag : Flags()) {
+    if (const char* value = getenv(EnvName(flag.name).c_str())) {
+      absl::Status status = flag.set(options, value);
+      if (!status.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "from ", EnvName(flag.name), ": ", status.message()));
+      }
+    }
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") return std::optional<ServerOptions>();
+    if (arg.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", arg, "'; see --help"));
+    }
+    size_t eq = arg.find('=');
+    std::string name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
+    auto flag = std::find_if(Flags().begin(), Flags().end(),
+                             [&](const Flag& f) { return name == f.name; });
+    if (flag == Flags().end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, "; see --help"));
+    }
+    std::string value;
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --", name, " needs a value"));
+    }
+    GCN_RETURN_IF_ERROR(flag->set(options, value));
+  }
+  return std::optional<ServerOptions>(options);
+}
+
+std::string ServerOptions::Help() {
+  std::string help =
+      "gcnserve: serves graph-convolution image classifiers over gRPC.\n\n"
+      "Usage: gcnserve [--flag=value]...\n\n"
+      "Every flag can also be set by the environment variable shown; a flag\n"
+      "wins over its variable. Bad values stop the server with a message.\n\n";
+  const ServerOptions defaults = Defaults();
+  for (const Flag& flag : Flags()) {
+    absl::StrAppend(&help, "  --", flag.name, " (", EnvName(flag.name),
+                    ", default \"", flag.get(defaults), "\")\n      ",
+                    flag.help, "\n");
+  }
+  absl::StrAppend(
+      &help,
+      "\nSignals: SIGTERM or SIGINT drains (health NOT_SERVING, new requests\n"
+      "UNAVAILABLE, queued ones finish) and exits 0.\n");
+  return help;
+}
+
+}  // namespace gcnserve

@@ -1,0 +1,45 @@
+#ifndef GCNSERVE_SERVER_SERVER_OPTIONS_H_
+#define GCNSERVE_SERVER_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace gcnserve {
+
+// Everything the server can be told at start (DESIGN.md, "Configuration").
+// Each field is a flag `--name` and an environment variable `GCNSERVE_NAME`;
+// a flag wins over the variable.
+struct ServerOptions {
+  std::string grpc_address = "0.0.0.0:50051";  // host:port
+  std::string metrics_address = "0.0.0.0:9464";  // host:port; empty = off
+  std::string model_repository;  // default: the bundled repository
+  std::string default_model;     // empty: the only model, else the first by name
+  int max_batch_size = 8;
+  int64_t max_queue_delay_us = 2000;
+  int max_queue_size = 256;
+  std::string device = "cpu";
+  int intra_op_threads = 0;       // 0: one per core
+  int preprocess_threads = 2;
+  int64_t max_image_pixels = 50'000'000;
+  int max_message_bytes = 16 << 20;
+  double drain_timeout_s = 10;
+
+  // Reads `args` (without the program name) over the environment given by
+  // `getenv`, then checks every value. Returns nullopt inside the StatusOr
+  // when --help was asked. INVALID_ARGUMENT names the flag at fault.
+  static absl::StatusOr<std::optional<ServerOptions>> Parse(
+      const std::vector<std::string>& args,
+      const std::function<const char*(const char*)>& getenv);
+
+  // The --help text: every flag, its variable, default and meaning.
+  static std::string Help();
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_SERVER_OPTIONS_H_

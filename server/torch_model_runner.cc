@@ -1,0 +1,202 @@
+#include "server/torch_model_runner.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/status_macros.h"
+
+namespace gcnserve {
+
+struct TorchModelRunner::Impl {
+  torch::jit::Module module;
+  torch::Device device{torch::kCPU};
+};
+
+namespace {
+
+constexpr char kMetadataFile[] = "gcnserve.json";
+
+std::string ShapeString(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    absl::StrAppend(&s, i ? ", " : "", t.size(i));
+  }
+  return s + "]";
+}
+
+// Checks that `t` has `shape`, naming the output when it does not.
+absl::Status CheckShape(const char* name, const torch::Tensor& t,
+                        std::vector<int64_t> shape) {
+  if (t.sizes() == c10::IntArrayRef(shape)) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(
+      "model output '", name, "' has shape ", ShapeString(t), ", expected ",
+      ShapeString(torch::empty(shape, torch::kMeta))));
+}
+
+template <typename T>
+std::vector<T> ToVector(const torch::Tensor& t) {
+  torch::Tensor cpu = t.to(torch::kCPU).contiguous();
+  const T* data = cpu.data_ptr<T>();
+  return std::vector<T>(data, data + cpu.numel());
+}
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& device) {
+  try {
+    return torch::Device(device);
+  } catch (const c10::Error&) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "device '", device, "' is not one of cpu, cuda or cuda:N"));
+  }
+}
+
+}  // namespace
+
+TorchModelRunner::TorchModelRunner(std::unique_ptr<Impl> impl,
+                                   ModelMetadata metadata)
+    : impl_(std::move(impl)), metadata_(std::move(metadata)) {}
+
+TorchModelRunner::~TorchModelRunner() = default;
+
+absl::Status TorchModelRunner::CheckDevice(const std::string& device) {
+  GCN_ASSIGN_OR_RETURN(torch::Device parsed, ParseDevice(device));
+  if (parsed.is_cpu()) return absl::OkStatus();
+  if (!parsed.is_cuda()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device '", device, "' is not one of cpu, cuda or cuda:N"));
+  }
+  if (!torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device '", device,
+        "' asked for, but this LibTorch has no CUDA or sees no GPU; use cpu"));
+  }
+  if (parsed.has_index() &&
+      parsed.index() >= static_cast<int>(torch::cuda::device_count())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device '", device, "' asked for, but only ",
+        torch::cuda::device_count(), " GPU(s) are visible"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Load(
+    const std::string& path, const Options& options) {
+  GCN_RETURN_IF_ERROR(CheckDevice(options.device));
+  auto impl = std::make_unique<Impl>();
+  impl->device = torch::Device(options.device);
+  torch::jit::ExtraFilesMap extra_files{{kMetadataFile, ""}};
+  try {
+    impl->module = torch::jit::load(path, impl->device, extra_files);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": not a loadable TorchScript file: ",
+        what.substr(0, what.find('\n'))));
+  }
+  if (extra_files[kMetadataFile].empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": has no ", kMetadataFile, " metadata"));
+  }
+  absl::StatusOr<ModelMetadata> metadata =
+      ModelMetadata::Parse(extra_files[kMetadataFile]);
+  if (!metadata.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", metadata.status().message()));
+  }
+  impl->module.eval();
+  return std::unique_ptr<TorchModelRunner>(
+      new TorchModelRunner(std::move(impl), *std::move(metadata)));
+}
+
+absl::Status TorchModelRunner::WarmUp(int max_batch_size) {
+  const InputSpec& in = metadata_.input;
+  const size_t image = static_cast<size_t>(in.channels) * in.height * in.width;
+  std::vector<float> zeros(image * max_batch_size, 0.0f);
+  // The profiling executor optimizes a shape on its second run: run twice.
+  for (int batch = 1; batch <= max_batch_size; ++batch) {
+    for (int pass = 0; pass < 2; ++pass) {
+      absl::StatusOr<ModelOutput> out = Run(zeros.data(), batch);
+      if (!out.ok()) {
+        return absl::InternalError(absl::StrCat("warm-up with batch size ",
+                                                batch, " failed: ",
+                                                out.status().message()));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
+                                                  int batch) {
+  const InputSpec& in = metadata_.input;
+  const int64_t classes = static_cast<int64_t>(metadata_.labels.size());
+  const int64_t k = metadata_.num_points;
+  try {
+    c10::InferenceMode guard;
+    torch::Tensor x = torch::from_blob(
+        const_cast<float*>(input), {batch, in.channels, in.height, in.width},
+        torch::kFloat32);
+    if (impl_->device.is_cuda()) {
+      // Stage in pinned memory so the copy to the GPU does not block.
+      x = x.pin_memory().to(impl_->device, /*non_blocking=*/true);
+    }
+    c10::IValue result = impl_->module.forward({x});
+    if (!result.isGenericDict()) {
+      return absl::InternalError("model did not return a Dict[str, Tensor]");
+    }
+    c10::Dict<c10::IValue, c10::IValue> dict = result.toGenericDict();
+    auto get = [&](const char* key) -> absl::StatusOr<torch::Tensor> {
+      auto it = dict.find(key);
+      if (it == dict.end() || !it->value().isTensor()) {
+        return absl::InternalError(
+            absl::StrCat("model output has no tensor '", key, "'"));
+      }
+      return it->value().toTensor();
+    };
+
+    ModelOutput out;
+    out.batch = batch;
+    out.classes = static_cast<int>(classes);
+    GCN_ASSIGN_OR_RETURN(torch::Tensor logits, get("logits"));
+    GCN_RETURN_IF_ERROR(CheckShape("logits", logits, {batch, classes}));
+    out.probabilities =
+        ToVector<float>(torch::softmax(logits.to(torch::kFloat32), 1));
+    if (!metadata_.has_graph()) return out;
+
+    out.points = static_cast<int>(k);
+    GCN_ASSIGN_OR_RETURN(torch::Tensor points, get("points"));
+    GCN_ASSIGN_OR_RETURN(torch::Tensor scores, get("point_scores"));
+    GCN_ASSIGN_OR_RETURN(torch::Tensor levels, get("point_levels"));
+    GCN_ASSIGN_OR_RETURN(torch::Tensor adjacency, get("adjacency"));
+    GCN_RETURN_IF_ERROR(CheckShape("points", points, {batch, k, 2}));
+    GCN_RETURN_IF_ERROR(CheckShape("point_scores", scores, {batch, k}));
+    GCN_RETURN_IF_ERROR(CheckShape("point_levels", levels, {batch, k}));
+    GCN_RETURN_IF_ERROR(CheckShape("adjacency", adjacency, {batch, k, k}));
+    out.point_xy = ToVector<float>(points.to(torch::kFloat32));
+    out.point_scores = ToVector<float>(scores.to(torch::kFloat32));
+    out.point_levels = ToVector<int64_t>(levels.to(torch::kInt64));
+    out.adjacency = ToVector<float>(adjacency.to(torch::kFloat32));
+    return out;
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    return absl::InternalError(absl::StrCat(
+        "model '", metadata_.name, "' failed: ", what.substr(0, what.find('\n'))));
+  }
+}
+
+void TorchModelRunner::SetIntraOpThreads(int threads) {
+  if (threads > 0) at::set_num_threads(threads);
+}
+
+std::string TorchModelRunner::TorchVersion() {
+  return absl::StrCat(TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".",
+                      TORCH_VERSION_PATCH);
+}
+
+}  // namespace gcnserve

@@ -1,0 +1,56 @@
+#ifndef GCNSERVE_SERVER_TORCH_MODEL_RUNNER_H_
+#define GCNSERVE_SERVER_TORCH_MODEL_RUNNER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/model_metadata.h"
+#include "server/model_runner.h"
+
+namespace gcnserve {
+
+// Runs a TorchScript export with LibTorch. The only part of the server that
+// includes torch headers. Not thread-safe: one batch thread calls Run.
+class TorchModelRunner : public ModelRunner {
+ public:
+  struct Options {
+    std::string device = "cpu";  // cpu, cuda or cuda:N
+  };
+
+  // Loads `path`, reads and checks its gcnserve.json, and moves the model to
+  // the device once. A clear error when the file, its metadata or the device
+  // is unusable.
+  static absl::StatusOr<std::unique_ptr<TorchModelRunner>> Load(
+      const std::string& path, const Options& options);
+
+  ~TorchModelRunner() override;
+
+  // Runs every batch size from 1 to `max_batch_size` once, so that no
+  // request pays TorchScript's first-call cost for a new shape, and checks
+  // the outputs against the metadata.
+  absl::Status WarmUp(int max_batch_size);
+
+  absl::StatusOr<ModelOutput> Run(const float* input, int batch) override;
+
+  const ModelMetadata& metadata() const { return metadata_; }
+
+  // Sets LibTorch's intra-op thread count for the whole process; 0 leaves it.
+  static void SetIntraOpThreads(int threads);
+  // The LibTorch version, e.g. "1.13.1".
+  static std::string TorchVersion();
+  // Checks a device string ("cpu", "cuda", "cuda:1") against this build and
+  // machine.
+  static absl::Status CheckDevice(const std::string& device);
+
+ private:
+  struct Impl;
+  TorchModelRunner(std::unique_ptr<Impl> impl, ModelMetadata metadata);
+
+  std::unique_ptr<Impl> impl_;
+  const ModelMetadata metadata_;
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_TORCH_MODEL_RUNNER_H_
