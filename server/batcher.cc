@@ -28,23 +28,28 @@ absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
 
 Clock::TimePoint Batcher::DueTimeLocked() const {
   if (queue_.empty()) return Clock::TimePoint::max();
-  if (draining_ ||
+  if (flushing_ ||
       static_cast<int>(queue_.size()) >= options_.max_batch_size) {
     return Clock::TimePoint::min();
   }
   return queue_.front()->enqueue_time + options_.max_queue_delay;
 }
 
-Batch Batcher::TakeBatchLocked(Clock::TimePoint now, Batch& dropped) {
+Batch Batcher::TakeBatchLocked(Clock::TimePoint now, Dropped& dropped) {
   Batch batch;
   while (!queue_.empty() &&
          static_cast<int>(batch.size()) < options_.max_batch_size) {
     std::unique_ptr<BatchTask> task = std::move(queue_.front());
     queue_.pop_front();
     task->dequeue_time = now;
-    bool cancelled = task->is_cancelled && task->is_cancelled();
-    if (cancelled || task->deadline <= now) {
-      dropped.push_back(std::move(task));
+    // A passed deadline also cancels the call: name the deadline first.
+    if (task->deadline <= now) {
+      dropped.emplace_back(std::move(task),
+                           absl::DeadlineExceededError(
+                               "the deadline passed before the request ran"));
+    } else if (task->is_cancelled && task->is_cancelled()) {
+      dropped.emplace_back(std::move(task), absl::CancelledError(
+                                                "the client cancelled the request"));
     } else {
       batch.push_back(std::move(task));
     }
@@ -52,18 +57,35 @@ Batch Batcher::TakeBatchLocked(Clock::TimePoint now, Batch& dropped) {
   return batch;
 }
 
-int Batcher::ProcessDue(std::unique_lock<std::mutex>& lock) {
-  Clock::TimePoint now = clock_->Now();
-  if (DueTimeLocked() > now) return 0;
-  Batch dropped;
-  Batch batch = TakeBatchLocked(now, dropped);
-  lock.unlock();
-  for (auto& task : dropped) {
-    bool cancelled = task->is_cancelled && task->is_cancelled();
-    task->fail(cancelled ? absl::CancelledError("the client cancelled the request")
-                         : absl::DeadlineExceededError(
-                               "the deadline passed before the request ran"));
+Clock::TimePoint Batcher::NextDeadlineLocked() const {
+  Clock::TimePoint next = Clock::TimePoint::max();
+  for (const auto& task : queue_) next = std::min(next, task->deadline);
+  return next;
+}
+
+void Batcher::ExpireLocked(Clock::TimePoint now, Dropped& dropped) {
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if ((*it)->deadline > now) {
+      ++it;
+      continue;
+    }
+    (*it)->dequeue_time = now;
+    dropped.emplace_back(std::move(*it),
+                         absl::DeadlineExceededError(
+                             "the deadline passed before the request ran"));
+    it = queue_.erase(it);
   }
+}
+
+int Batcher::Step(std::unique_lock<std::mutex>& lock) {
+  Clock::TimePoint now = clock_->Now();
+  Dropped dropped;
+  ExpireLocked(now, dropped);
+  Batch batch;
+  if (DueTimeLocked() <= now) batch = TakeBatchLocked(now, dropped);
+  if (dropped.empty() && batch.empty()) return 0;
+  lock.unlock();
+  for (auto& [task, status] : dropped) task->fail(status);
   int taken = static_cast<int>(batch.size() + dropped.size());
   if (!batch.empty()) processor_(std::move(batch));
   lock.lock();
@@ -72,7 +94,7 @@ int Batcher::ProcessDue(std::unique_lock<std::mutex>& lock) {
 
 int Batcher::RunOnce() {
   std::unique_lock<std::mutex> lock(mu_);
-  return ProcessDue(lock);
+  return Step(lock);
 }
 
 void Batcher::Start() {
@@ -85,15 +107,23 @@ void Batcher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (stopping_ && queue_.empty()) return;
-    Clock::TimePoint due = DueTimeLocked();
-    if (due == Clock::TimePoint::max()) {
+    if (Step(lock) > 0) continue;
+    // Wake when the front batch is due or a queued deadline passes.
+    Clock::TimePoint wake = std::min(DueTimeLocked(), NextDeadlineLocked());
+    if (wake == Clock::TimePoint::max()) {
       cv_.wait(lock);
-    } else if (due > clock_->Now()) {
-      cv_.wait_for(lock, due - clock_->Now());
     } else {
-      ProcessDue(lock);
+      cv_.wait_for(lock, wake - clock_->Now());
     }
   }
+}
+
+void Batcher::Flush() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    flushing_ = true;
+  }
+  cv_.notify_all();
 }
 
 void Batcher::Stop(bool drain) {
@@ -101,7 +131,7 @@ void Batcher::Stop(bool drain) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    draining_ = true;
+    flushing_ = true;
     if (!drain) {
       while (!queue_.empty()) {
         refused.push_back(std::move(queue_.front()));

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -53,7 +54,8 @@ using Batch = std::vector<std::unique_ptr<BatchTask>>;
 // has waited `max_queue_delay`, whichever comes first; so a task waits at most
 // `max_queue_delay` plus the time of the batches ahead of it. Tasks whose
 // deadline has passed or whose client cancelled are failed with
-// DEADLINE_EXCEEDED or CANCELLED when they reach the front, never processed.
+// DEADLINE_EXCEEDED or CANCELLED, never processed: a task is failed as soon
+// as its deadline passes, a cancelled one when it reaches the front.
 // Batches are processed one at a time, in queue order, outside the lock.
 //
 // Thread-safe. Without Start() no thread runs and RunOnce() drives the
@@ -78,12 +80,16 @@ class Batcher {
   // after Stop(); the task is then returned unconsumed in `task`.
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
 
-  // If a batch is due now, forms and processes it; returns its size before
-  // dropping expired and cancelled tasks (0 when none was due).
+  // Fails the tasks whose deadline has passed and, if a batch is due now,
+  // forms and processes it; returns the number of tasks taken off the queue
+  // (0 when nothing was due).
   int RunOnce();
 
   // Starts the batch thread.
   void Start();
+  // From now on batches close at once, without waiting to fill; tasks are
+  // still accepted. The first step of a drain.
+  void Flush();
   // Refuses new tasks; then, with `drain`, processes every queued task
   // without waiting for batches to fill, or, without, fails them UNAVAILABLE.
   // Joins the thread. Idempotent.
@@ -95,11 +101,19 @@ class Batcher {
  private:
   // The time the front batch becomes due; TimePoint::max() when empty.
   Clock::TimePoint DueTimeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using Dropped = std::vector<std::pair<std::unique_ptr<BatchTask>, absl::Status>>;
   // Takes up to max_batch_size live tasks from the front, moving expired and
-  // cancelled ones to `dropped`.
-  Batch TakeBatchLocked(Clock::TimePoint now, Batch& dropped)
+  // cancelled ones, with the status to fail them with, to `dropped`.
+  Batch TakeBatchLocked(Clock::TimePoint now, Dropped& dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  int ProcessDue(std::unique_lock<std::mutex>& lock);
+  // The earliest deadline of a queued task; TimePoint::max() when none.
+  Clock::TimePoint NextDeadlineLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves every queued task whose deadline has passed to `dropped`.
+  void ExpireLocked(Clock::TimePoint now, Dropped& dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails expired tasks and runs the front batch if it is due, with `lock`
+  // released meanwhile; returns the number of tasks taken off the queue.
+  int Step(std::unique_lock<std::mutex>& lock);
   void Loop();
 
   const Options options_;
@@ -110,7 +124,7 @@ class Batcher {
   std::condition_variable cv_;
   std::deque<std::unique_ptr<BatchTask>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;  // stopping and flushing
+  bool flushing_ ABSL_GUARDED_BY(mu_) = false;  // batches close at once
   std::thread thread_;
 };
 

@@ -44,6 +44,8 @@ class ServedModel {
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
 
   void Start() { batcher_.Start(); }
+  // See Batcher::Flush.
+  void Flush() { batcher_.Flush(); }
   // See Batcher::Stop.
   void Stop(bool drain) { batcher_.Stop(drain); }
 

@@ -134,17 +134,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   return server;
 }
 
-void Server::Shutdown() {
+void Server::BeginDrain() {
   std::lock_guard<std::mutex> lock(shutdown_mu_);
-  if (shut_down_) return;
-  shut_down_ = true;
+  if (draining_) return;
+  draining_ = true;
   Log("draining: health NOT_SERVING, new requests UNAVAILABLE");
   grpc::HealthCheckServiceInterface* health =
       grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", false);
   health->SetServingStatus(kServiceName, false);
   service_->StartDraining();
+  for (const auto& [name, model] : service_->models()) model->Flush();
+}
 
+void Server::Shutdown() {
+  BeginDrain();
+  std::lock_guard<std::mutex> lock(shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
   auto timeout = std::chrono::milliseconds(
       static_cast<int64_t>(options_.drain_timeout_s * 1000));
   bool idle = service_->WaitIdle(timeout);

@@ -28,6 +28,9 @@ class Server {
       const ServerOptions& options);
   ~Server();  // Shutdown()
 
+  // The first half of Shutdown(): health NOT_SERVING, new requests
+  // UNAVAILABLE, batches close without waiting to fill. Idempotent.
+  void BeginDrain();
   // Idempotent and thread-safe; returns when the server has stopped.
   void Shutdown();
 
@@ -48,7 +51,8 @@ class Server {
   int grpc_port_ = 0;
 
   std::mutex shutdown_mu_;
-  bool shut_down_ = false;
+  bool draining_ = false;  // guarded by shutdown_mu_
+  bool shut_down_ = false;  // guarded by shutdown_mu_
 };
 
 }  // namespace gcnserve

@@ -23,6 +23,19 @@ namespace {
 
 constexpr char kMetadataFile[] = "gcnserve.json";
 
+// The line of an exception's text that says what went wrong: TorchScript
+// puts it last, after the script's traceback; c10 puts it first.
+std::string ErrorLine(const std::string& what) {
+  size_t end = what.find_last_not_of("\n ");
+  if (what.rfind("The following operation failed in the TorchScript", 0) == 0 &&
+      end != std::string::npos) {
+    size_t start = what.rfind('\n', end);
+    return what.substr(start == std::string::npos ? 0 : start + 1,
+                       end - (start == std::string::npos ? 0 : start + 1) + 1);
+  }
+  return what.substr(0, what.find('\n'));
+}
+
 std::string ShapeString(const torch::Tensor& t) {
   std::string s = "[";
   for (int64_t i = 0; i < t.dim(); ++i) {
@@ -94,10 +107,8 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Load(
   try {
     impl->module = torch::jit::load(path, impl->device, extra_files);
   } catch (const std::exception& e) {
-    std::string what = e.what();
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": not a loadable TorchScript file: ",
-        what.substr(0, what.find('\n'))));
+        path, ": not a loadable TorchScript file: ", ErrorLine(e.what())));
   }
   if (extra_files[kMetadataFile].empty()) {
     return absl::InvalidArgumentError(
@@ -184,9 +195,8 @@ absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
     out.adjacency = ToVector<float>(adjacency.to(torch::kFloat32));
     return out;
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    return absl::InternalError(absl::StrCat(
-        "model '", metadata_.name, "' failed: ", what.substr(0, what.find('\n'))));
+    return absl::InternalError(absl::StrCat("model '", metadata_.name,
+                                            "' failed: ", ErrorLine(e.what())));
   }
 }
 

@@ -1,5 +1,5 @@
 """Convolutional trunks that turn an image into a feature map."""
-from typing import Sequence
+from typing import List, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +67,49 @@ class ResNetTrunk(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stages(self.stem(x))
+
+
+class VGGBackbone(nn.Module):
+    """A VGG-style backbone that also hands out intermediate maps (Model1).
+
+    Stage i has `convs_per_stage[i]` 3x3 convolutions (each with BatchNorm
+    and ReLU) of min(width * 2**i, 8 * width) channels, then a 2x2 max pool.
+    forward returns the output of every stage BEFORE its pool, so stage i's
+    map has stride 2**i: Model1 takes stages 1, 2, 3 (strides 2, 4, 8) as
+    its local maps. Tapping before the pool keeps the local features at a
+    finer resolution for the same depth, which is what "Learn to Pay
+    Attention" got by moving VGG's first pools later. `out_channels[i]`
+    are the channels of stage i.
+    """
+
+    def __init__(self, in_channels: int, width: int, convs_per_stage: Sequence[int]) -> None:
+        super().__init__()
+        if not convs_per_stage:
+            raise ValueError("VGGBackbone needs at least one stage")
+        stages = []
+        channels = in_channels
+        out_channels = []
+        for i, convs in enumerate(convs_per_stage):
+            out = min(width * 2 ** i, 8 * width)
+            layers = []
+            for _ in range(convs):
+                layers += [conv3x3(channels, out), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+                channels = out
+            stages.append(nn.Sequential(*layers))
+            out_channels.append(out)
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.MaxPool2d(2)
+        self.out_channels: List[int] = out_channels
+        init_weights(self)
+
+    def forward(self, x: Tensor) -> List[Tensor]:
+        maps: List[Tensor] = []
+        for i, stage in enumerate(self.stages):
+            if i > 0:
+                x = self.pool(x)
+            x = stage(x)
+            maps.append(x)
+        return maps
 
 
 def init_weights(module: nn.Module) -> None:

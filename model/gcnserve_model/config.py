@@ -27,7 +27,9 @@ FASHION_MNIST_LABELS: Tuple[str, ...] = (
 FASHION_MNIST_MEAN = 0.2860
 FASHION_MNIST_STD = 0.3530
 
-ARCHITECTURES = ("model3",)
+ARCHITECTURES = ("model1", "model2", "model3", "resnet")
+# Model1 taps its VGG stages 1, 2 and 3: maps at strides 2, 4 and 8.
+MODEL1_MAP_STAGES = (1, 2, 3)
 COLORS = {"gray": 1, "rgb": 3}
 
 
@@ -35,9 +37,17 @@ COLORS = {"gray": 1, "rgb": 3}
 class ModelConfig:
     """Hyper-parameters of one model and the shape of its input.
 
-    The trunk halves the resolution once per stage, so its stride is
-    2 ** len(blocks_per_stage) (8 for three stages); the input must be a
-    multiple of it and the feature map must hold at least `num_points` cells.
+    The backbone halves the resolution once per stage, so its stride is
+    2 ** len(blocks_per_stage); the input must be a multiple of it.
+    `blocks_per_stage` counts BasicBlocks per ResNet stage (model2, model3,
+    resnet) or 3x3 convolutions per VGG stage (model1, which needs at least
+    four stages: it takes its maps from stages 1, 2, 3 at strides 2, 4, 8
+    and its global vector g from after the last).
+
+    Graph models: `num_points` is K, the nodes forward returns (metadata
+    num_points); model1 takes K / 3 from each of its three maps. Each map
+    must hold the points taken from it. The resnet baseline has no graph:
+    num_points must be 0.
     """
 
     architecture: str = "model3"
@@ -53,6 +63,18 @@ class ModelConfig:
     hidden: int = 16  # hidden width of the classifier MLP
     mean: Tuple[float, ...] = (FASHION_MNIST_MEAN,)  # per channel, [0, 1] scale
     std: Tuple[float, ...] = (FASHION_MNIST_STD,)
+    # model1: width of the projected local features l_i and of g (0: the
+    # channels of the stride-8 map). model2: hidden width of the DELF
+    # attention's first 1x1 convolution (0: the trunk's channels).
+    attention_dim: int = 0
+    # Spatial non-maximum suppression before top-k: a cell is preferred only
+    # when its score is the largest in the nms x nms window around it
+    # (odd, >= 3; 0 = off). Suppressed cells are still taken, after all
+    # others, when a map has too few maxima, so K never changes.
+    nms: int = 0
+    # model1: do not take a cell inside a cell already taken from a coarser
+    # map (same fall-back as nms). Off by default.
+    dedup: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (from JSON) but store tuples, so configs stay hashable.
@@ -72,24 +94,46 @@ class ModelConfig:
             raise ValueError(f"mean and std need one value per channel ({self.channels})")
         if any(s <= 0 for s in self.std):
             raise ValueError(f"std must be positive, got {self.std}")
-        for field in ("num_classes", "width", "num_points", "gcn_dim", "hidden"):
+        for field in ("num_classes", "width", "gcn_dim", "hidden"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be at least 1, got {getattr(self, field)}")
+        if self.attention_dim < 0:
+            raise ValueError(f"attention_dim must be at least 0, got {self.attention_dim}")
+        if self.nms != 0 and (self.nms < 3 or self.nms % 2 == 0):
+            raise ValueError(f"nms must be 0 (off) or an odd window of at least 3, got {self.nms}")
+        if self.dedup and self.architecture != "model1":
+            raise ValueError("dedup is a model1 option: only it takes points from several maps")
         if not self.blocks_per_stage or any(b < 1 for b in self.blocks_per_stage):
             raise ValueError(f"blocks_per_stage needs at least one stage of at least one block, got {self.blocks_per_stage}")
+        if self.architecture == "model1" and len(self.blocks_per_stage) < 4:
+            raise ValueError(f"model1 needs at least 4 stages (maps at strides 2, 4, 8, then g), "
+                             f"got blocks_per_stage {self.blocks_per_stage}")
         for name, size in (("input_height", self.input_height), ("input_width", self.input_width)):
             if size < self.stride or size % self.stride:
                 raise ValueError(f"{name} {size} must be a positive multiple of the trunk stride {self.stride}")
-        cells = self.feature_height * self.feature_width
-        if self.num_points > cells:
-            raise ValueError(
-                f"num_points {self.num_points} exceeds the {cells} cells of the "
-                f"{self.feature_height}x{self.feature_width} feature map")
+        if self.architecture == "resnet":
+            if self.num_points != 0:
+                raise ValueError(f"the resnet baseline has no graph: num_points must be 0, got {self.num_points}")
+            return
+        if self.num_points < 1:
+            raise ValueError(f"num_points must be at least 1, got {self.num_points}")
+        maps = self.feature_maps
+        if self.num_points % len(maps):
+            raise ValueError(f"num_points {self.num_points} must split evenly over the {len(maps)} maps")
+        per_map = self.num_points // len(maps)
+        for stride, h, w in maps:
+            if per_map > h * w:
+                raise ValueError(
+                    f"num_points {per_map} per map exceeds the {h * w} cells of the "
+                    f"{h}x{w} feature map (stride {stride})")
 
     @property
     def stride(self) -> int:
-        """Input pixels per feature-map cell."""
-        return 2 ** len(self.blocks_per_stage)
+        """Input pixels per cell of the backbone's last map. A ResNet stage
+        halves the resolution in its first block; a VGG stage (model1) pools
+        before it, so model1's first stage keeps stride 1."""
+        stages = len(self.blocks_per_stage)
+        return 2 ** (stages - 1) if self.architecture == "model1" else 2 ** stages
 
     @property
     def feature_height(self) -> int:
@@ -98,6 +142,19 @@ class ModelConfig:
     @property
     def feature_width(self) -> int:
         return self.input_width // self.stride
+
+    @property
+    def feature_maps(self) -> Tuple[Tuple[int, int, int], ...]:
+        """(stride, height, width) of each map the graph nodes come from, in
+        point_levels order; empty for the resnet baseline."""
+        if self.architecture == "resnet":
+            return ()
+        strides = [2 ** s for s in MODEL1_MAP_STAGES] if self.architecture == "model1" else [self.stride]
+        return tuple((s, self.input_height // s, self.input_width // s) for s in strides)
+
+    @property
+    def has_graph(self) -> bool:
+        return self.architecture != "resnet"
 
     def replace(self, **changes: Any) -> "ModelConfig":
         return dataclasses.replace(self, **changes)
@@ -141,9 +198,67 @@ PRESETS: Dict[str, ModelConfig] = {
 }
 
 
-def preset(name: str) -> ModelConfig:
-    """The preset called `name`; ValueError naming the choices otherwise."""
+# Model1: a VGG-like backbone (convolutions per stage), maps at strides
+# 2, 4, 8 projected to attention_dim, K / 3 points from each.
+MODEL1_PRESETS: Dict[str, ModelConfig] = {
+    "tiny": ModelConfig(
+        architecture="model1", input_height=32, input_width=32, **_GRAY, width=8, blocks_per_stage=(1, 1, 1, 1),
+        num_points=12, attention_dim=16, gcn_dim=16, hidden=16),
+    # The report's 64x64 input: maps 32x32, 16x16, 8x8; 40 points each.
+    "compact": ModelConfig(
+        architecture="model1", input_height=64, input_width=64, **_GRAY, width=16, blocks_per_stage=(1, 1, 1, 1),
+        num_points=120, attention_dim=64, gcn_dim=64, hidden=64),
+    # VGG-16's convolutions (2, 2, 3, 3, 3; widths 64 to 512), 256-wide
+    # local features and g, as in the report.
+    "paper": ModelConfig(
+        architecture="model1", input_height=64, input_width=64, **_RGB, width=64, blocks_per_stage=(2, 2, 3, 3, 3),
+        num_points=120, attention_dim=256, gcn_dim=256, hidden=256),
+}
+
+# Model2: the ResNet trunk ends at the intermediate map the attention reads
+# (stride 8); DELF-style attention; similarity adjacency.
+MODEL2_PRESETS: Dict[str, ModelConfig] = {
+    "tiny": ModelConfig(
+        architecture="model2", input_height=32, input_width=32, **_GRAY, width=8, blocks_per_stage=(1, 1, 1),
+        num_points=8, attention_dim=16, gcn_dim=16, hidden=16),
+    "compact": ModelConfig(
+        architecture="model2", input_height=64, input_width=64, **_GRAY, width=16, blocks_per_stage=(1, 1, 1),
+        num_points=40, attention_dim=64, gcn_dim=64, hidden=64),
+    # 64x64 input, an 8x8 map of 512 channels (ResNet-50's layer2 gives the
+    # same), k=40, a 256-wide GCN. Two BasicBlocks per stage: 11.7 M parameters
+    # (deeper stages of 512-wide BasicBlocks grow by 4.7 M per block).
+    "paper": ModelConfig(
+        architecture="model2", input_height=64, input_width=64, **_RGB, width=128, blocks_per_stage=(2, 2, 2),
+        num_points=40, attention_dim=512, gcn_dim=256, hidden=256),
+}
+
+# The baseline: the same trunks, global average pooling, one linear layer.
+RESNET_PRESETS: Dict[str, ModelConfig] = {
+    "tiny": ModelConfig(
+        architecture="resnet", input_height=32, input_width=32, **_GRAY, width=8, blocks_per_stage=(1, 1, 1),
+        num_points=0),
+    # Model3 compact's trunk, for a like-for-like comparison.
+    "compact": ModelConfig(
+        architecture="resnet", input_height=64, input_width=64, **_GRAY, width=16, blocks_per_stage=(1, 1, 1),
+        num_points=0),
+    # ResNet-50's stage depths (3, 4, 6, 3) with BasicBlocks, 224x224.
+    "paper": ModelConfig(
+        architecture="resnet", input_height=224, input_width=224, **_RGB, width=64, blocks_per_stage=(3, 4, 6, 3),
+        num_points=0),
+}
+
+# Presets of every architecture: PRESETS_BY_ARCH[architecture][preset name].
+# PRESETS (above) are Model3's.
+PRESETS_BY_ARCH: Dict[str, Dict[str, ModelConfig]] = {
+    "model1": MODEL1_PRESETS, "model2": MODEL2_PRESETS, "model3": PRESETS, "resnet": RESNET_PRESETS}
+
+
+def preset(name: str, architecture: str = "model3") -> ModelConfig:
+    """The preset called `name` of `architecture`; ValueError naming the choices otherwise."""
+    if architecture not in PRESETS_BY_ARCH:
+        raise ValueError(f"unknown architecture {architecture!r}; choose one of {sorted(PRESETS_BY_ARCH)}")
+    presets = PRESETS_BY_ARCH[architecture]
     try:
-        return PRESETS[name]
+        return presets[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}") from None

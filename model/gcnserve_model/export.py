@@ -8,6 +8,10 @@ a hidden temporary file or folder and a rename, so a server scanning the
 repository never sees half a model.
 
     PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.export --preset tiny --repository /tmp/repo
+    PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.export --arch model1 --preset tiny --repository /tmp/repo \
+        --name model1
+    PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.export --checkpoint /tmp/train/best.pt \
+        --repository model/repository --metrics-json '{"test_accuracy": 0.9}'
 """
 from __future__ import annotations
 
@@ -20,12 +24,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from .config import FASHION_MNIST_LABELS, PRESETS, ModelConfig, preset
+from .config import ARCHITECTURES, FASHION_MNIST_LABELS, PRESETS, ModelConfig, preset
 from .metadata import METADATA_FILE, build_metadata, validate_metadata
 from .models import build_model
 
@@ -121,12 +125,46 @@ def export_model(model: nn.Module, config: ModelConfig, repository: Path, name: 
     return target
 
 
+def read_checkpoint(path: Path) -> Tuple[Dict[str, Any], Optional[ModelConfig]]:
+    """(state_dict, config) of a checkpoint: a bare state_dict (config None),
+    or a dict holding one under "state_dict" and, from train.py, its
+    "config"."""
+    state = torch.load(str(path), map_location="cpu")
+    config = None
+    if isinstance(state, dict) and "state_dict" in state:
+        if "config" in state:
+            config = ModelConfig.from_dict(state["config"])
+        state = state["state_dict"]
+    return state, config
+
+
 def load_checkpoint(model: nn.Module, path: Path) -> None:
     """Loads a state_dict, or a dict holding one under "state_dict"."""
-    state = torch.load(str(path), map_location="cpu")
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    model.load_state_dict(state)
+    model.load_state_dict(read_checkpoint(path)[0])
+
+
+def resolve_config(arch: str, preset_name: Optional[str], checkpoint_config: Optional[ModelConfig],
+                   num_classes: int, nms: Optional[int] = None, dedup: Optional[bool] = None) -> ModelConfig:
+    """The configuration to export: the checkpoint's when it carries one
+    (a --preset given as well must agree with it), else --arch/--preset."""
+    if checkpoint_config is not None:
+        config = checkpoint_config
+        if preset_name is not None:
+            named = preset(preset_name, arch).replace(num_classes=config.num_classes, nms=config.nms,
+                                                      dedup=config.dedup)
+            if named != config:
+                raise ValueError(f"the checkpoint was not trained as {arch}/{preset_name}; "
+                                 f"leave --preset out to use its own configuration")
+    elif preset_name is None:
+        raise ValueError("--preset is needed unless the checkpoint carries its configuration (train.py's do)")
+    else:
+        config = preset(preset_name, arch).replace(num_classes=num_classes)
+    changes: Dict[str, Any] = {}
+    if nms is not None:
+        changes["nms"] = nms
+    if dedup:
+        changes["dedup"] = True
+    return config.replace(**changes) if changes else config
 
 
 def read_labels(path: Path) -> list:
@@ -150,9 +188,14 @@ def read_metrics(value: str) -> Dict[str, float]:
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Export a gcnserve model as TorchScript with its metadata.")
-    parser.add_argument("--preset", required=True, choices=sorted(PRESETS), help="model configuration")
+    parser.add_argument("--arch", default="model3", choices=ARCHITECTURES, help="architecture (default: model3)")
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="model configuration of --arch; optional with a checkpoint from train.py, "
+                             "which carries its own")
+    parser.add_argument("--nms", type=int, help="override: non-maximum suppression window (0 = off)")
+    parser.add_argument("--dedup", action="store_true", help="override: model1's de-duplication across maps")
     parser.add_argument("--repository", required=True, type=Path, help="model repository folder")
-    parser.add_argument("--name", default="model3", help="model name, a folder of the repository (default: model3)")
+    parser.add_argument("--name", help="model name, a folder of the repository (default: the architecture)")
     parser.add_argument("--version", default=1, type=int, help="positive version number (default: 1)")
     parser.add_argument("--checkpoint", type=Path, help="state_dict to load; without it, random weights from --seed")
     parser.add_argument("--seed", default=0, type=int, help="seed for random initialisation (default: 0)")
@@ -168,13 +211,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:
         labels = read_labels(args.labels) if args.labels else list(FASHION_MNIST_LABELS)
-        config = preset(args.preset).replace(num_classes=len(labels))
+        state, checkpoint_config = read_checkpoint(args.checkpoint) if args.checkpoint else (None, None)
+        config = resolve_config(args.arch, args.preset, checkpoint_config, len(labels), args.nms, args.dedup)
         metrics = read_metrics(args.metrics_json) if args.metrics_json else {}
         torch.manual_seed(args.seed)
         model = build_model(config)
-        if args.checkpoint:
-            load_checkpoint(model, args.checkpoint)
-        path = export_model(model, config, args.repository, args.name, args.version, labels,
+        if state is not None:
+            model.load_state_dict(state)
+        path = export_model(model, config, args.repository, args.name or config.architecture, args.version, labels,
                             dataset=args.dataset, metrics=metrics, overwrite=args.overwrite)
     except (ValueError, OSError, ExportError, RuntimeError) as e:
         print(f"export failed: {e}", file=sys.stderr)

@@ -3,7 +3,7 @@
 Every function here is TorchScript-compatible: the exported models call them
 inside `forward`.
 """
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -11,11 +11,14 @@ from torch import Tensor, nn
 
 
 def top_k_nodes(features: Tensor, scores: Tensor, k: int, input_height: int,
-                input_width: int) -> Tuple[Tensor, Tensor, Tensor]:
+                input_width: int, demoted: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """Takes the k best-scoring cells of a feature map as graph nodes.
 
-    features: [N, C, H, W]; scores: [N, H*W] in row-major order.
-    Returns, best first:
+    features: [N, C, H, W]; scores: [N, H*W] in row-major order, in [0, 1].
+    demoted: optional bool [N, H*W]; those cells (suppressed by NMS, or
+    already covered by another map's points) rank after every other cell, so
+    they are taken only when too few others remain and K stays fixed.
+    Returns, best first (by rank: any demoted cells come last):
       nodes [N, K, C]: the feature vectors, each multiplied by its score.
         Gradients do not flow through the top-k indices; through this
         product they reach the attention branch (MODELS.md).
@@ -26,7 +29,13 @@ def top_k_nodes(features: Tensor, scores: Tensor, k: int, input_height: int,
     n, c, h, w = features.size(0), features.size(1), features.size(2), features.size(3)
     if k > h * w:
         raise ValueError(f"cannot take {k} nodes from a {h}x{w} feature map")
-    node_scores, indices = torch.topk(scores, k, dim=1)
+    if demoted is None:
+        node_scores, indices = torch.topk(scores, k, dim=1)
+    else:
+        # Scores are in [0, 1], so subtracting 2 puts every demoted cell
+        # below every other while keeping their order among themselves.
+        _, indices = torch.topk(scores - 2.0 * demoted.to(scores.dtype), k, dim=1)
+        node_scores = torch.gather(scores, 1, indices)
     flat = features.flatten(2).transpose(1, 2)  # [N, H*W, C]
     picked = torch.gather(flat, 1, indices.unsqueeze(-1).expand(n, k, c))
     nodes = picked * node_scores.unsqueeze(-1)
@@ -35,6 +44,47 @@ def top_k_nodes(features: Tensor, scores: Tensor, k: int, input_height: int,
     xs = (cols.to(features.dtype) + 0.5) * (float(input_width) / float(w))
     ys = (rows.to(features.dtype) + 0.5) * (float(input_height) / float(h))
     return nodes, node_scores, torch.stack([xs, ys], dim=-1)
+
+
+def non_maxima(scores: Tensor, height: int, width: int, window: int) -> Tensor:
+    """Spatial non-maximum suppression: bool [N, H*W], True where a cell's
+    score is below the largest in the window x window neighbourhood around it
+    (ties are all kept). Top-k on a smooth map otherwise takes clusters of
+    neighbours (MODELS.md)."""
+    grid = scores.reshape(scores.size(0), 1, height, width)
+    local_max = F.max_pool2d(grid, kernel_size=window, stride=1, padding=window // 2)
+    return (grid < local_max).flatten(1)
+
+
+def cells_covered(taken: Tensor, taken_cell: float, height: int, width: int, cell: float) -> Tensor:
+    """De-duplication across maps: bool [N, H*W], True for each cell (of size
+    `cell`, on an H x W map) whose centre lies inside the cell of size
+    `taken_cell` around any point of `taken` [N, M, 2] (input pixels).
+
+    Maps of strides 2, 4, 8 nest, so a finer cell whose centre is inside a
+    coarser taken cell lies wholly inside it: the same place, seen twice.
+    """
+    rows = torch.arange(height, device=taken.device, dtype=taken.dtype)
+    cols = torch.arange(width, device=taken.device, dtype=taken.dtype)
+    xs = ((cols + 0.5) * cell).repeat(height)  # row-major, like scores
+    ys = ((rows + 0.5) * cell).repeat_interleave(width)
+    centre_col = torch.floor(xs / taken_cell)  # [H*W]
+    centre_row = torch.floor(ys / taken_cell)
+    taken_col = torch.floor(taken[..., 0] / taken_cell)  # [N, M]
+    taken_row = torch.floor(taken[..., 1] / taken_cell)
+    same = (centre_col.view(1, -1, 1) == taken_col.unsqueeze(1)) & (centre_row.view(1, -1, 1) == taken_row.unsqueeze(1))
+    return same.any(dim=2)
+
+
+def sort_nodes_by_score(nodes: Tensor, scores: Tensor, points: Tensor,
+                        levels: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Orders nodes from several maps best first (stable). The graph does not
+    care about node order; callers of the contract read points best first."""
+    scores, order = torch.sort(scores, dim=1, descending=True, stable=True)
+    nodes = torch.gather(nodes, 1, order.unsqueeze(-1).expand(-1, -1, nodes.size(2)))
+    points = torch.gather(points, 1, order.unsqueeze(-1).expand(-1, -1, 2))
+    levels = torch.gather(levels, 1, order)
+    return nodes, scores, points, levels
 
 
 def _zero_diagonal(adjacency: Tensor) -> Tensor:

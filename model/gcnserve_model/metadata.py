@@ -17,10 +17,12 @@ from .preprocess import RESIZE_RULE
 
 METADATA_FILE = "gcnserve.json"
 
-# What each architecture links its nodes by.
-ADJACENCY = {"model3": "euclidean"}
+# What each architecture links its nodes by; the resnet baseline has no graph.
+ADJACENCY = {"model1": "similarity", "model2": "similarity", "model3": "euclidean"}
 
 TOP_LEVEL_KEYS = ("name", "architecture", "input", "labels", "num_points", "adjacency", "dataset", "metrics")
+# A model without a graph (resnet) has num_points 0 and no adjacency key.
+GRAPHLESS_KEYS = tuple(k for k in TOP_LEVEL_KEYS if k != "adjacency")
 INPUT_KEYS = ("height", "width", "channels", "color", "mean", "std", "resize")
 
 
@@ -40,10 +42,11 @@ def build_metadata(config: ModelConfig, name: str, labels: Sequence[str], datase
         },
         "labels": list(labels),
         "num_points": config.num_points,
-        "adjacency": ADJACENCY[config.architecture],
         "dataset": dataset,
         "metrics": dict(metrics or {}),
     }
+    if config.architecture in ADJACENCY:
+        meta["adjacency"] = ADJACENCY[config.architecture]
     validate_metadata(meta)
     return meta
 
@@ -58,7 +61,8 @@ def _positive_int(value: Any) -> bool:
 
 def validate_metadata(meta: Mapping[str, Any]) -> None:
     """ValueError naming the first problem, if `meta` breaks the contract."""
-    missing = [k for k in TOP_LEVEL_KEYS if k not in meta]
+    required = GRAPHLESS_KEYS if meta.get("architecture") == "resnet" else TOP_LEVEL_KEYS
+    missing = [k for k in required if k not in meta]
     if missing:
         raise ValueError(f"metadata lacks {missing}")
     if not isinstance(meta["name"], str) or not meta["name"]:
@@ -84,7 +88,12 @@ def validate_metadata(meta: Mapping[str, Any]) -> None:
     labels = meta["labels"]
     if not isinstance(labels, list) or not labels or not all(isinstance(l, str) for l in labels):
         raise ValueError("labels must be a non-empty list of strings")
-    if meta["architecture"] != "resnet":
+    if meta["architecture"] == "resnet":
+        if meta["num_points"] != 0 or isinstance(meta["num_points"], bool):
+            raise ValueError("num_points must be 0 for the resnet baseline, which has no graph")
+        if "adjacency" in meta:
+            raise ValueError("the resnet baseline has no graph, so no adjacency")
+    else:
         if not _positive_int(meta["num_points"]):
             raise ValueError("num_points must be a positive integer")
         if meta["adjacency"] not in ("similarity", "euclidean"):

@@ -1,0 +1,215 @@
+"""Evaluates a trained model on Fashion-MNIST and writes the figures as JSON.
+
+    PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.evaluate \\
+        --checkpoint /tmp/train-model3/best.pt --out /tmp/eval.json
+    PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.evaluate \\
+        --model model/repository/model3/1/model.pt --out /tmp/eval.json
+
+A checkpoint is train.py's best.pt (it carries its config); a model is an
+exported model.pt (its gcnserve.json gives the input). Either way the images
+go through the serving preprocessing (data.py).
+
+Figures: top-1 accuracy, accuracy per class, the confusion matrix (rows: true
+class, columns: predicted), and for models with interest points the
+points-on-garment check. Each point (x, y) in input-tensor pixels maps to
+the original 28x28 image by scaling each axis (preprocess.py's
+scale_points_to_original); the pixel under it is image[floor(y), floor(x)].
+A point is on the garment when that pixel is above `--threshold` (default
+0.1 * 255). Baselines, computed exactly rather than sampled:
+  uniform:  a point drawn uniformly over the image lands on the garment with
+            probability (garment pixels) / (all pixels);
+  cells:    k cells drawn uniformly without replacement from the model's
+            feature-map cells (the only positions it can choose) give, in
+            expectation, the share of cell centres on the garment;
+  best:     the best any choice of k distinct cells could do,
+            min(k, cell centres on the garment) / k.
+All shares are averaged over images. For Model1 the cell baselines are
+taken per map (the strides of its point levels) and weighted by the points
+each map gives; "per_level" splits every figure by map.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .config import FASHION_MNIST_LABELS, ModelConfig
+from .data import FashionMNIST
+from .metadata import METADATA_FILE, validate_metadata
+from .models import build_model
+
+THRESHOLD = 0.1 * 255
+
+
+def load_for_evaluation(checkpoint: Optional[Path], model_file: Optional[Path]):
+    """(model, ModelConfig) from train.py's checkpoint or an exported model.pt."""
+    if checkpoint is not None:
+        state = torch.load(str(checkpoint), map_location="cpu")
+        if "config" not in state:
+            raise ValueError(f"{checkpoint} carries no config; pass the exported model.pt with --model")
+        config = ModelConfig.from_dict(state["config"])
+        model = build_model(config)
+        model.load_state_dict(state["state_dict"])
+        return model.eval(), config
+    extra = {METADATA_FILE: ""}
+    model = torch.jit.load(str(model_file), map_location="cpu", _extra_files=extra)
+    meta = json.loads(extra[METADATA_FILE])
+    validate_metadata(meta)
+    inp = meta["input"]
+    # Only the input fields matter for evaluation (and the architecture, for
+    # the default strides); the rest stands in for what the file holds.
+    arch = meta["architecture"]
+    config = ModelConfig(architecture=arch, input_height=inp["height"], input_width=inp["width"],
+                         channels=inp["channels"], color=inp["color"], mean=inp["mean"], std=inp["std"],
+                         num_classes=len(meta["labels"]), num_points=0 if arch == "resnet" else 3,
+                         blocks_per_stage=(1, 1, 1, 1) if arch == "model1" else (1, 1, 1))
+    return model.eval(), config
+
+
+def points_on_garment(points: np.ndarray, images: np.ndarray, in_w: int, in_h: int,
+                      threshold: float = THRESHOLD) -> np.ndarray:
+    """Boolean [N, K]: whether each point (input pixels) lands on a garment pixel of its [N, h, w] image."""
+    n, h, w = images.shape
+    xs = np.clip(np.floor(points[..., 0] * (w / in_w)).astype(np.int64), 0, w - 1)
+    ys = np.clip(np.floor(points[..., 1] * (h / in_h)).astype(np.int64), 0, h - 1)
+    return images[np.arange(n)[:, None], ys, xs] > threshold
+
+
+def grid_centres(in_w: int, in_h: int, map_w: int, map_h: int) -> np.ndarray:
+    """[map_h * map_w, 2] centres of the feature-map cells in input pixels, row-major."""
+    cols, rows = np.meshgrid(np.arange(map_w), np.arange(map_h))
+    return np.stack([(cols.ravel() + 0.5) * in_w / map_w, (rows.ravel() + 0.5) * in_h / map_h], axis=-1)
+
+
+def point_statistics(points: np.ndarray, images: np.ndarray, in_w: int, in_h: int,
+                     strides: Sequence[int], levels: Optional[np.ndarray] = None,
+                     threshold: float = THRESHOLD) -> Dict[str, Any]:
+    """The points-on-garment figures (module docstring) for points [N, K, 2]
+    in input pixels over images [N, h, w]. `strides[l]` is the cell size of
+    the map that level l (point_levels) comes from; levels None: all 0."""
+    n, k = points.shape[:2]
+    if levels is None:
+        levels = np.zeros((n, k), dtype=np.int64)
+    on = points_on_garment(points, images, in_w, in_h, threshold)
+    per_level = []
+    random_cells = np.zeros(n)
+    best = np.zeros(n)
+    for level, stride in enumerate(strides):
+        at_level = levels == level
+        count = at_level.sum(1)  # points per image at this level
+        map_w, map_h = in_w // stride, in_h // stride
+        centres = np.broadcast_to(grid_centres(in_w, in_h, map_w, map_h), (n, map_w * map_h, 2))
+        cells_on = points_on_garment(centres, images, in_w, in_h, threshold)  # [N, cells]
+        random_cells += count * cells_on.mean(1)
+        best += np.minimum(count, cells_on.sum(1))
+        per_level.append({
+            "level": level, "stride": int(stride), "points_per_image": float(count.mean()),
+            "model_share": float(on[at_level].mean()) if at_level.any() else None,
+            "random_cells_share": float(cells_on.mean()),
+        })
+    return {
+        "threshold": threshold,
+        "num_points": int(k),
+        "images": int(n),
+        "model_share": float(on.mean()),
+        "model_share_top1": float(on[:, 0].mean()),
+        "model_share_by_rank_quarter": [float(q.mean()) for q in np.array_split(on, 4, axis=1) if q.size],
+        "uniform_random_share": float((images > threshold).mean()),
+        "random_cells_share": float((random_cells / k).mean()),
+        "best_possible_share": float((best / k).mean()),
+        "per_level": per_level,
+    }
+
+
+@torch.no_grad()
+def run(model: nn.Module, dataset: FashionMNIST, batch_size: int = 256) -> Dict[str, np.ndarray]:
+    logits, points, levels = [], [], []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    for x, _ in loader:
+        out = model(x)
+        if isinstance(out, dict):
+            logits.append(out["logits"].numpy())
+            if "points" in out:
+                points.append(out["points"].numpy())
+                levels.append(out["point_levels"].numpy())
+        else:
+            logits.append(out.numpy())
+    result = {"logits": np.concatenate(logits)}
+    if points:
+        result["points"] = np.concatenate(points)
+        result["levels"] = np.concatenate(levels)
+    return result
+
+
+def evaluate(model: nn.Module, config: ModelConfig, split: str = "test", limit: Optional[int] = None,
+             threshold: float = THRESHOLD, strides: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+    """Runs `model` over a split; `strides` (cell size per point level)
+    default to the config's maps."""
+    dataset = FashionMNIST(split, config, limit=limit)
+    out = run(model, dataset)
+    labels = dataset.labels
+    predicted = out["logits"].argmax(1)
+    classes = out["logits"].shape[1]
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = confusion.diagonal() / np.maximum(1, confusion.sum(1))
+    names = list(FASHION_MNIST_LABELS) if classes == len(FASHION_MNIST_LABELS) else [str(i) for i in range(classes)]
+    result: Dict[str, Any] = {
+        "split": split,
+        "images": int(len(labels)),
+        "accuracy": float((predicted == labels).mean()),
+        "per_class_accuracy": {name: float(a) for name, a in zip(names, per_class)},
+        "confusion_matrix": confusion.tolist(),
+        "labels": names,
+    }
+    if "points" in out:
+        if strides is None:
+            strides = [stride for stride, _, _ in config.feature_maps]
+        result["points_on_garment"] = point_statistics(
+            out["points"], dataset.images, config.input_width, config.input_height, strides, out["levels"],
+            threshold)
+    return result
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description="Evaluate a gcnserve model on Fashion-MNIST.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path, help="train.py's best.pt or last.pt")
+    src.add_argument("--model", type=Path, help="an exported model.pt")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--threshold", type=float, default=THRESHOLD, help="garment pixel threshold, 0..255")
+    p.add_argument("--strides", type=int, nargs="+",
+                   help="cell size in input pixels of the map each point level comes from, for the "
+                        "random-cell baseline (default: the checkpoint's config; with --model: 2 4 8 "
+                        "for model1, else 8, the presets' values)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, help="JSON file to write (default: stdout only)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    model, config = load_for_evaluation(args.checkpoint, args.model)
+    result = evaluate(model, config, args.split, args.limit, args.threshold, args.strides)
+    result["source"] = str(args.checkpoint or args.model)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    summary = {k: v for k, v in result.items() if k in ("split", "images", "accuracy")}
+    if "points_on_garment" in result:
+        summary.update({k: result["points_on_garment"][k] for k in
+                        ("model_share", "uniform_random_share", "random_cells_share", "best_possible_share")})
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

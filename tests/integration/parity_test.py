@@ -1,0 +1,118 @@
+"""The server and Python agree: the same image classified by gcnserve (C++
+preprocessing, LibTorch) and by the TorchScript model in Python with
+model/'s reference preprocessing gives the same probabilities within 1e-4.
+
+Covers the preprocessing paths: gray PNG, JPEG, 16-bit PNG, PNG with alpha,
+a colour image to shrink (INTER_AREA) and one to enlarge (INTER_LINEAR).
+"""
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from gcnserve_model.preprocess import preprocess
+
+TOLERANCE = 1e-4
+
+
+def make_images(samples: Path, out: Path) -> list:
+    files = sorted(samples.glob("*.png"))[:4]
+    gray = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+    rng = np.random.default_rng(0)
+    variants = {
+        "sample.jpg": (gray, [cv2.IMWRITE_JPEG_QUALITY, 90]),
+        "deep16.png": ((gray.astype(np.uint16) * 257 + rng.integers(0, 200, gray.shape)).astype(np.uint16), []),
+        "alpha.png": (cv2.cvtColor(gray, cv2.COLOR_GRAY2BGRA), []),
+        "shrink.png": (rng.integers(0, 255, (100, 80, 3), dtype=np.uint8), []),
+        "enlarge.bmp": (rng.integers(0, 255, (20, 17, 3), dtype=np.uint8), []),
+    }
+    made = list(files)
+    for name, (image, params) in variants.items():
+        path = out / name
+        assert cv2.imwrite(str(path), image, params), name
+        made.append(path)
+    return made
+
+
+def start_server(server: str, repository: Path):
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [server, "--model-repository", str(repository), "--grpc-address", "127.0.0.1:0",
+         "--metrics-address", "", "--intra-op-threads", "1"],
+        stderr=log)
+    for _ in range(600):
+        match = re.search(r" on port (\d+),", Path(log.name).read_text())
+        if match:
+            return proc, int(match.group(1)), log.name
+        if proc.poll() is not None:
+            sys.exit("server exited: " + Path(log.name).read_text())
+        time.sleep(0.1)
+    proc.kill()
+    sys.exit("server did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--client", required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    repository = args.data / "repository"
+    model_path = repository / "model3" / "1" / "model.pt"
+    extra = {"gcnserve.json": ""}
+    model = torch.jit.load(str(model_path), _extra_files=extra)
+    meta = json.loads(extra["gcnserve.json"])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        images = make_images(args.data / "samples", Path(tmp))
+        proc, port, log = start_server(args.server, repository)
+        try:
+            result = subprocess.run(
+                [args.client, "--target", f"127.0.0.1:{port}", "classify", "--json",
+                 "--top-k", str(len(meta["labels"])), "--graph", "points"]
+                + [str(p) for p in images],
+                capture_output=True, text=True, timeout=120)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        if result.returncode != 0:
+            print(result.stdout, result.stderr)
+            return 1
+        answers = [json.loads(line) for line in result.stdout.splitlines()]
+
+        worst = 0.0
+        for path, answer in zip(images, answers):
+            served = np.zeros(len(meta["labels"]), dtype=np.float64)
+            for c in answer["response"]["classes"]:
+                served[c.get("index", 0)] = c.get("probability", 0.0)
+            tensor = torch.from_numpy(preprocess(path.read_bytes(), meta["input"]))[None]
+            with torch.no_grad():
+                out = model(tensor)
+            expected = torch.softmax(out["logits"], 1)[0].double().numpy()
+            diff = float(np.abs(served - expected).max())
+            worst = max(worst, diff)
+            points = np.array([[p.get("x", 0.0), p.get("y", 0.0)] for p in answer["response"]["points"]])
+            h, w = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED).shape[:2]
+            scale = np.array([w / meta["input"]["width"], h / meta["input"]["height"]])
+            expected_points = out["points"][0].numpy() * scale
+            point_diff = float(np.abs(points - expected_points).max())
+            status = "ok" if diff <= TOLERANCE and point_diff <= 1e-3 else "MISMATCH"
+            print(f"{path.name:28s} max |p_server - p_python| = {diff:.2e}  points {point_diff:.2e}  {status}")
+            if status != "ok":
+                return 1
+    print(f"PASS: {len(images)} images, worst probability difference {worst:.2e} <= {TOLERANCE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

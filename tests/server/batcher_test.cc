@@ -1,0 +1,181 @@
+#include "server/batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "server/model_runner.h"
+#include "tests/server/fake_clock.h"
+
+namespace gcnserve {
+namespace {
+
+using std::chrono::microseconds;
+
+// Records what the batcher did: each processed batch's task ids, and each
+// dropped task's status.
+struct Recorder {
+  std::vector<std::vector<int>> batches;
+  std::map<int, absl::StatusCode> failed;
+};
+
+class BatcherTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Batcher> Make(int max_batch, int delay_us, int max_queue) {
+    Batcher::Options options;
+    options.max_batch_size = max_batch;
+    options.max_queue_delay = microseconds(delay_us);
+    options.max_queue_size = max_queue;
+    return std::make_unique<Batcher>(
+        options,
+        [this](Batch batch) {
+          std::vector<int> ids;
+          for (auto& task : batch) ids.push_back(static_cast<int>(task->input[0]));
+          recorder_.batches.push_back(ids);
+        },
+        &clock_);
+  }
+
+  std::unique_ptr<BatchTask> Task(int id) {
+    auto task = std::make_unique<BatchTask>();
+    task->input = {static_cast<float>(id)};
+    task->fail = [this, id](absl::Status s) { recorder_.failed[id] = s.code(); };
+    return task;
+  }
+
+  absl::Status Add(Batcher& batcher, std::unique_ptr<BatchTask> task) {
+    return batcher.Enqueue(task);
+  }
+
+  FakeClock clock_;
+  Recorder recorder_;
+};
+
+TEST_F(BatcherTest, FullBatchRunsWithoutWaiting) {
+  auto batcher = Make(/*max_batch=*/4, /*delay_us=*/1000, /*max_queue=*/100);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Add(*batcher, Task(i)).ok());
+  EXPECT_EQ(batcher->RunOnce(), 4);
+  ASSERT_EQ(recorder_.batches.size(), 1u);
+  EXPECT_EQ(recorder_.batches[0], (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(batcher->queue_depth(), 1);
+  EXPECT_EQ(batcher->RunOnce(), 0);  // one task, not yet waited long enough
+}
+
+TEST_F(BatcherTest, PartialBatchRunsWhenOldestWaitedMaxDelay) {
+  auto batcher = Make(8, 1000, 100);
+  ASSERT_TRUE(Add(*batcher, Task(0)).ok());
+  clock_.Advance(microseconds(400));
+  ASSERT_TRUE(Add(*batcher, Task(1)).ok());
+  clock_.Advance(microseconds(599));
+  EXPECT_EQ(batcher->RunOnce(), 0);
+  clock_.Advance(microseconds(1));  // the oldest has now waited 1000 us
+  EXPECT_EQ(batcher->RunOnce(), 2);
+  ASSERT_EQ(recorder_.batches.size(), 1u);
+  EXPECT_EQ(recorder_.batches[0], (std::vector<int>{0, 1}));
+}
+
+TEST_F(BatcherTest, ZeroDelayRunsAtOnce) {
+  auto batcher = Make(8, 0, 100);
+  ASSERT_TRUE(Add(*batcher, Task(0)).ok());
+  EXPECT_EQ(batcher->RunOnce(), 1);
+}
+
+TEST_F(BatcherTest, FullQueueRefusesAtOnceAndKeepsTheTask) {
+  auto batcher = Make(8, 1000, 2);
+  ASSERT_TRUE(Add(*batcher, Task(0)).ok());
+  ASSERT_TRUE(Add(*batcher, Task(1)).ok());
+  std::unique_ptr<BatchTask> third = Task(2);
+  absl::Status status = batcher->Enqueue(third);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(third, nullptr);  // returned to the caller, not lost
+  EXPECT_EQ(batcher->queue_depth(), 2);
+}
+
+TEST_F(BatcherTest, ExpiredTasksAreFailedNotRun) {
+  auto batcher = Make(4, 1000, 100);
+  auto expired = Task(0);
+  expired->deadline = clock_.Now() + microseconds(500);
+  ASSERT_TRUE(Add(*batcher, std::move(expired)).ok());
+  ASSERT_TRUE(Add(*batcher, Task(1)).ok());
+  clock_.Advance(microseconds(1000));
+  EXPECT_EQ(batcher->RunOnce(), 2);
+  ASSERT_EQ(recorder_.batches.size(), 1u);
+  EXPECT_EQ(recorder_.batches[0], (std::vector<int>{1}));
+  EXPECT_EQ(recorder_.failed.at(0), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(BatcherTest, TaskFailsAsSoonAsItsDeadlinePassesEvenWhileTheBatchWaits) {
+  auto batcher = Make(8, 1000, 100);
+  auto expiring = Task(0);
+  expiring->deadline = clock_.Now() + microseconds(300);
+  ASSERT_TRUE(Add(*batcher, std::move(expiring)).ok());
+  ASSERT_TRUE(Add(*batcher, Task(1)).ok());
+  clock_.Advance(microseconds(299));
+  EXPECT_EQ(batcher->RunOnce(), 0);
+  clock_.Advance(microseconds(1));
+  EXPECT_EQ(batcher->RunOnce(), 1);  // the expired one; the batch still waits
+  EXPECT_EQ(recorder_.failed.at(0), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(recorder_.batches.empty());
+  EXPECT_EQ(batcher->queue_depth(), 1);
+}
+
+TEST_F(BatcherTest, CancelledTasksAreFailedNotRun) {
+  auto batcher = Make(2, 1000, 100);
+  auto cancelled = Task(0);
+  cancelled->is_cancelled = [] { return true; };
+  ASSERT_TRUE(Add(*batcher, std::move(cancelled)).ok());
+  ASSERT_TRUE(Add(*batcher, Task(1)).ok());
+  ASSERT_TRUE(Add(*batcher, Task(2)).ok());
+  // The dropped task frees its place: the batch fills from the queue.
+  EXPECT_EQ(batcher->RunOnce(), 3);
+  ASSERT_EQ(recorder_.batches.size(), 1u);
+  EXPECT_EQ(recorder_.batches[0], (std::vector<int>{1, 2}));
+  EXPECT_EQ(recorder_.failed.at(0), absl::StatusCode::kCancelled);
+}
+
+TEST_F(BatcherTest, BatchesKeepQueueOrder) {
+  auto batcher = Make(3, 0, 100);
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(Add(*batcher, Task(i)).ok());
+  while (batcher->RunOnce() > 0) {
+  }
+  EXPECT_EQ(recorder_.batches, (std::vector<std::vector<int>>{
+                                   {0, 1, 2}, {3, 4, 5}, {6}}));
+}
+
+TEST_F(BatcherTest, FlushClosesBatchesWithoutWaiting) {
+  auto batcher = Make(8, 1000000, 100);
+  ASSERT_TRUE(Add(*batcher, Task(0)).ok());
+  EXPECT_EQ(batcher->RunOnce(), 0);
+  batcher->Flush();
+  EXPECT_EQ(batcher->RunOnce(), 1);
+  ASSERT_TRUE(Add(*batcher, Task(1)).ok());  // still accepting
+  EXPECT_EQ(batcher->RunOnce(), 1);
+}
+
+TEST_F(BatcherTest, StopWithDrainRunsEveryQueuedTaskOnTheThread) {
+  auto batcher = Make(4, 1000000, 100);  // batches would wait 1 s to fill
+  batcher->Start();
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(Add(*batcher, Task(i)).ok());
+  batcher->Stop(/*drain=*/true);  // joins the thread
+  int processed = 0;
+  for (const auto& batch : recorder_.batches) processed += batch.size();
+  EXPECT_EQ(processed, 6);
+  EXPECT_TRUE(recorder_.failed.empty());
+  EXPECT_EQ(Add(*batcher, Task(9)).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(BatcherTest, StopWithoutDrainFailsQueuedTasksUnavailable) {
+  auto batcher = Make(4, 1000000, 100);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Add(*batcher, Task(i)).ok());
+  batcher->Stop(/*drain=*/false);
+  EXPECT_TRUE(recorder_.batches.empty());
+  ASSERT_EQ(recorder_.failed.size(), 3u);
+  for (const auto& [id, code] : recorder_.failed) {
+    EXPECT_EQ(code, absl::StatusCode::kUnavailable);
+  }
+}
+
+}  // namespace
+}  // namespace gcnserve

@@ -1,0 +1,108 @@
+#include "server/server_options.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace gcnserve {
+namespace {
+
+using ::testing::HasSubstr;
+
+absl::StatusOr<std::optional<ServerOptions>> Parse(
+    std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+  return ServerOptions::Parse(args, [&env](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(ServerOptionsTest, DefaultsAreSane) {
+  auto options = Parse({});
+  ASSERT_TRUE(options.ok()) << options.status();
+  ASSERT_TRUE(options->has_value());
+  EXPECT_EQ((*options)->grpc_address, "0.0.0.0:50051");
+  EXPECT_EQ((*options)->metrics_address, "0.0.0.0:9464");
+  EXPECT_EQ((*options)->device, "cpu");
+  EXPECT_FALSE((*options)->model_repository.empty());
+  EXPECT_GE((*options)->max_batch_size, 1);
+}
+
+TEST(ServerOptionsTest, ReadsBothFlagForms) {
+  auto options = Parse({"--max-batch-size=16", "--device", "cuda:1",
+                        "--drain-timeout-s", "2.5", "--metrics-address="});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ((*options)->max_batch_size, 16);
+  EXPECT_EQ((*options)->device, "cuda:1");
+  EXPECT_DOUBLE_EQ((*options)->drain_timeout_s, 2.5);
+  EXPECT_EQ((*options)->metrics_address, "");
+}
+
+TEST(ServerOptionsTest, EnvironmentSetsAndFlagWins) {
+  auto options = Parse({"--max-queue-size=7"},
+                       {{"GCNSERVE_MAX_QUEUE_SIZE", "99"},
+                        {"GCNSERVE_MAX_QUEUE_DELAY_US", "500"}});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ((*options)->max_queue_size, 7);
+  EXPECT_EQ((*options)->max_queue_delay_us, 500);
+}
+
+TEST(ServerOptionsTest, HelpIsNotAnError) {
+  auto options = Parse({"--help"});
+  ASSERT_TRUE(options.ok());
+  EXPECT_FALSE(options->has_value());
+  std::string help = ServerOptions::Help();
+  for (const char* flag :
+       {"--grpc-address", "--metrics-address", "--model-repository",
+        "--default-model", "--max-batch-size", "--max-queue-delay-us",
+        "--max-queue-size", "--device", "--intra-op-threads",
+        "--preprocess-threads", "--max-image-pixels", "--max-message-bytes",
+        "--drain-timeout-s", "GCNSERVE_MAX_BATCH_SIZE"}) {
+    EXPECT_THAT(help, HasSubstr(flag));
+  }
+}
+
+struct BadCase {
+  std::vector<std::string> args;
+  const char* names;  // what the message must name
+};
+
+class BadFlagTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadFlagTest, IsRefusedNamingTheFlag) {
+  auto options = Parse(GetParam().args);
+  ASSERT_FALSE(options.ok());
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(options.status().message()),
+              HasSubstr(GetParam().names));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Flags, BadFlagTest,
+    ::testing::Values(
+        BadCase{{"--max-batch-size=0"}, "--max-batch-size"},
+        BadCase{{"--max-batch-size=abc"}, "--max-batch-size"},
+        BadCase{{"--max-queue-size=-1"}, "--max-queue-size"},
+        BadCase{{"--max-queue-delay-us=99999999999"}, "--max-queue-delay-us"},
+        BadCase{{"--device=tpu"}, "--device"},
+        BadCase{{"--device=cuda:x"}, "--device"},
+        BadCase{{"--grpc-address=nohost"}, "--grpc-address"},
+        BadCase{{"--grpc-address=host:70000"}, "--grpc-address"},
+        BadCase{{"--drain-timeout-s=-1"}, "--drain-timeout-s"},
+        BadCase{{"--preprocess-threads=0"}, "--preprocess-threads"},
+        BadCase{{"--max-image-pixels=0"}, "--max-image-pixels"},
+        BadCase{{"--model-repository="}, "--model-repository"},
+        BadCase{{"--no-such-flag=1"}, "--no-such-flag"},
+        BadCase{{"--max-batch-size"}, "needs a value"},
+        BadCase{{"stray"}, "stray"}));
+
+TEST(ServerOptionsTest, BadEnvironmentValueNamesTheVariable) {
+  auto options = Parse({}, {{"GCNSERVE_MAX_BATCH_SIZE", "lots"}});
+  ASSERT_FALSE(options.ok());
+  EXPECT_THAT(std::string(options.status().message()),
+              HasSubstr("GCNSERVE_MAX_BATCH_SIZE"));
+}
+
+}  // namespace
+}  // namespace gcnserve
