@@ -5,12 +5,17 @@
 
 namespace gcnserve {
 
-Batcher::Batcher(const Options& options, Processor processor, Clock* clock)
-    : options_(options), processor_(std::move(processor)), clock_(clock) {}
+Batcher::Batcher(const Options& options, Processor processor, Clock* clock,
+                 DepthListener on_depth)
+    : options_(options),
+      processor_(std::move(processor)),
+      clock_(clock),
+      on_depth_(std::move(on_depth)) {}
 
 Batcher::~Batcher() { Stop(/*drain=*/true); }
 
 absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
+  int depth;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("server is shutting down");
@@ -21,8 +26,10 @@ absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     }
     task->enqueue_time = clock_->Now();
     queue_.push_back(std::move(task));
+    depth = static_cast<int>(queue_.size());
   }
   cv_.notify_one();
+  if (on_depth_) on_depth_(depth);
   return absl::OkStatus();
 }
 
@@ -65,49 +72,60 @@ Clock::TimePoint Batcher::NextDeadlineLocked() const {
 
 void Batcher::ExpireLocked(Clock::TimePoint now, Dropped& dropped) {
   for (auto it = queue_.begin(); it != queue_.end();) {
-    if ((*it)->deadline > now) {
+    BatchTask& task = **it;
+    absl::Status status;
+    if (task.deadline <= now) {
+      status = absl::DeadlineExceededError(
+          "the deadline passed before the request ran");
+    } else if (task.is_cancelled && task.is_cancelled()) {
+      status = absl::CancelledError("the client cancelled the request");
+    } else {
       ++it;
       continue;
     }
-    (*it)->dequeue_time = now;
-    dropped.emplace_back(std::move(*it),
-                         absl::DeadlineExceededError(
-                             "the deadline passed before the request ran"));
+    task.dequeue_time = now;
+    dropped.emplace_back(std::move(*it), status);
     it = queue_.erase(it);
   }
 }
 
-int Batcher::Step(std::unique_lock<std::mutex>& lock) {
+void Batcher::Wake() { cv_.notify_all(); }
+
+int Batcher::Step(std::unique_lock<std::mutex>& lock, int instance) {
   Clock::TimePoint now = clock_->Now();
   Dropped dropped;
   ExpireLocked(now, dropped);
   Batch batch;
   if (DueTimeLocked() <= now) batch = TakeBatchLocked(now, dropped);
   if (dropped.empty() && batch.empty()) return 0;
+  int depth = static_cast<int>(queue_.size());
   lock.unlock();
+  if (on_depth_) on_depth_(depth);
   for (auto& [task, status] : dropped) task->fail(status);
   int taken = static_cast<int>(batch.size() + dropped.size());
-  if (!batch.empty()) processor_(std::move(batch));
+  if (!batch.empty()) processor_(std::move(batch), instance);
   lock.lock();
   return taken;
 }
 
 int Batcher::RunOnce() {
   std::unique_lock<std::mutex> lock(mu_);
-  return Step(lock);
+  return Step(lock, 0);
 }
 
-void Batcher::Start() {
+void Batcher::Start(int threads) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { Loop(); });
+  if (!threads_.empty() || stopping_) return;
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, i] { Loop(i); });
+  }
 }
 
-void Batcher::Loop() {
+void Batcher::Loop(int instance) {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (stopping_ && queue_.empty()) return;
-    if (Step(lock) > 0) continue;
+    if (Step(lock, instance) > 0) continue;
     // Wake when the front batch is due or a queued deadline passes.
     Clock::TimePoint wake = std::min(DueTimeLocked(), NextDeadlineLocked());
     if (wake == Clock::TimePoint::max()) {
@@ -143,8 +161,13 @@ void Batcher::Stop(bool drain) {
   for (auto& task : refused) {
     task->fail(absl::UnavailableError("server shut down before the request ran"));
   }
-  if (thread_.joinable()) {
-    thread_.join();
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    threads.swap(threads_);
+  }
+  if (!threads.empty()) {
+    for (std::thread& thread : threads) thread.join();
   } else {
     // No thread: flush here so that no task is left without an answer.
     while (RunOnce() > 0) {

@@ -47,16 +47,19 @@ struct BatchTask {
 
 using Batch = std::vector<std::unique_ptr<BatchTask>>;
 
-// A dynamic batcher for one model: a bounded FIFO queue of tasks and one
-// thread that forms batches from it and hands each to a processor.
+// A dynamic batcher for one model: a bounded FIFO queue of tasks and one or
+// more threads (one per model instance) that form batches from it and hand
+// each to the processor with their instance number.
 //
 // A batch closes when it holds `max_batch_size` tasks or when its oldest task
 // has waited `max_queue_delay`, whichever comes first; so a task waits at most
 // `max_queue_delay` plus the time of the batches ahead of it. Tasks whose
 // deadline has passed or whose client cancelled are failed with
 // DEADLINE_EXCEEDED or CANCELLED, never processed: a task is failed as soon
-// as its deadline passes, a cancelled one when it reaches the front.
-// Batches are processed one at a time, in queue order, outside the lock.
+// as its deadline passes, a cancelled one at the next wake-up (Wake(), an
+// enqueue, a batch) or when it reaches the front.
+// Each thread processes one batch at a time, outside the lock; batches leave
+// the queue in order.
 //
 // Thread-safe. Without Start() no thread runs and RunOnce() drives the
 // batcher, which is how the tests step it with a fake clock.
@@ -67,10 +70,15 @@ class Batcher {
     std::chrono::microseconds max_queue_delay{2000};  // >= 0
     int max_queue_size = 256;  // queued tasks before Enqueue refuses, >= 1
   };
-  // Runs one batch; must complete (or fail) every task in it.
-  using Processor = std::function<void(Batch)>;
+  // Runs one batch on model instance `instance` (0 when driven by RunOnce);
+  // must complete or fail every task in it.
+  using Processor = std::function<void(Batch, int instance)>;
 
-  Batcher(const Options& options, Processor processor, Clock* clock);
+  // Told the queue's length after every change, outside the lock.
+  using DepthListener = std::function<void(int depth)>;
+
+  Batcher(const Options& options, Processor processor, Clock* clock,
+          DepthListener on_depth = nullptr);
   ~Batcher();  // Stop(true) if still running.
 
   Batcher(const Batcher&) = delete;
@@ -85,14 +93,16 @@ class Batcher {
   // (0 when nothing was due).
   int RunOnce();
 
-  // Starts the batch thread.
-  void Start();
+  // Wakes the batch threads to drop cancelled tasks now.
+  void Wake();
+  // Starts `threads` batch threads, numbered 0 to threads-1.
+  void Start(int threads = 1);
   // From now on batches close at once, without waiting to fill; tasks are
   // still accepted. The first step of a drain.
   void Flush();
   // Refuses new tasks; then, with `drain`, processes every queued task
   // without waiting for batches to fill, or, without, fails them UNAVAILABLE.
-  // Joins the thread. Idempotent.
+  // Joins the threads. Idempotent.
   void Stop(bool drain);
 
   int queue_depth() const;
@@ -108,24 +118,26 @@ class Batcher {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The earliest deadline of a queued task; TimePoint::max() when none.
   Clock::TimePoint NextDeadlineLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves every queued task whose deadline has passed to `dropped`.
+  // Moves every queued task whose deadline has passed or whose client
+  // cancelled to `dropped`.
   void ExpireLocked(Clock::TimePoint now, Dropped& dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails expired tasks and runs the front batch if it is due, with `lock`
   // released meanwhile; returns the number of tasks taken off the queue.
-  int Step(std::unique_lock<std::mutex>& lock);
-  void Loop();
+  int Step(std::unique_lock<std::mutex>& lock, int instance);
+  void Loop(int instance);
 
   const Options options_;
   const Processor processor_;
   Clock* const clock_;
+  const DepthListener on_depth_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<BatchTask>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool flushing_ ABSL_GUARDED_BY(mu_) = false;  // batches close at once
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace gcnserve

@@ -1,9 +1,10 @@
 #include "server/classifier_service.h"
 
+#include <deque>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "server/response_builder.h"
 
 namespace gcnserve {
@@ -14,12 +15,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       std::string(status.message()));
 }
 
-// One Classify call from arrival to answer.
+// One classification from arrival to answer.
 struct ClassifierService::Call {
   grpc::CallbackServerContext* context;
-  grpc::ServerUnaryReactor* reactor;
   const v1::ClassifyRequest* request;
   v1::ClassifyResponse* response;
+  Done done;
   std::shared_ptr<ServedModel> model;  // null until found
   ResponseOptions options;
   Clock::TimePoint arrival;
@@ -36,7 +37,7 @@ int64_t Micros(Clock::Duration d) {
   return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
-// The call's deadline on `clock`, from gRPC's system-clock deadline.
+// The call's deadline on the steady clock, from gRPC's system-clock one.
 Clock::TimePoint SteadyDeadline(const grpc::CallbackServerContext& context,
                                 Clock::TimePoint now) {
   auto deadline = context.deadline();
@@ -50,23 +51,31 @@ Clock::TimePoint SteadyDeadline(const grpc::CallbackServerContext& context,
 
 }  // namespace
 
-ClassifierService::ClassifierService(Models models, std::string default_model,
+ClassifierService::ClassifierService(ModelManager* models,
                                      ThreadPool* preprocess_pool,
                                      Metrics* metrics, Clock* clock)
-    : models_(std::move(models)),
-      default_model_(std::move(default_model)),
-      pool_(preprocess_pool),
-      metrics_(metrics),
-      clock_(clock) {}
+    : models_(models), pool_(preprocess_pool), metrics_(metrics), clock_(clock) {}
 
 grpc::ServerUnaryReactor* ClassifierService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Submit(context, request, response, nullptr,
+         [reactor](const absl::Status& status) {
+           reactor->Finish(ToGrpcStatus(status));
+         });
+  return reactor;
+}
+
+void ClassifierService::Submit(grpc::CallbackServerContext* context,
+                               const v1::ClassifyRequest* request,
+                               v1::ClassifyResponse* response,
+                               std::shared_ptr<ServedModel>* used, Done done) {
   auto call = std::make_shared<Call>();
   call->context = context;
-  call->reactor = context->DefaultReactor();
   call->request = request;
   call->response = response;
+  call->done = std::move(done);
   call->arrival = clock_->Now();
   call->deadline = SteadyDeadline(*context, call->arrival);
   {
@@ -77,36 +86,25 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(
 
   if (draining_) {
     Finish(*call, absl::UnavailableError("server is shutting down"));
-    return call->reactor;
+    return;
   }
-  const std::string& name =
-      request->model().empty() ? default_model_ : request->model();
-  auto it = models_.find(name);
-  if (it == models_.end()) {
-    std::vector<std::string> names;
-    for (const auto& [known, model] : models_) names.push_back(known);
-    Finish(*call, absl::NotFoundError(absl::StrCat(
-                      "model '", name, "' not found; served: ",
-                      absl::StrJoin(names, ", "))));
-    return call->reactor;
+  absl::StatusOr<std::shared_ptr<ServedModel>> model =
+      models_->Find(request->model(), request->version());
+  if (!model.ok()) {
+    Finish(*call, model.status());
+    return;
   }
-  if (request->version() != 0 && request->version() != it->second->version()) {
-    Finish(*call, absl::NotFoundError(absl::StrCat(
-                      "model '", name, "' has no version ", request->version(),
-                      "; served: ", it->second->version())));
-    return call->reactor;
-  }
-  call->model = it->second;
+  call->model = *std::move(model);
+  if (used) *used = call->model;
   absl::Status valid = ReadResponseOptions(*request, call->options);
   if (!valid.ok()) {
     Finish(*call, valid);
-    return call->reactor;
+    return;
   }
   if (!pool_->TrySubmit([this, call] { Preprocess(call); })) {
     Finish(*call, absl::ResourceExhaustedError(
                       "the preprocessing queue is full; retry later"));
   }
-  return call->reactor;
 }
 
 void ClassifierService::Preprocess(std::shared_ptr<Call> call) {
@@ -161,7 +159,9 @@ void ClassifierService::Finish(Call& call, const absl::Status& status) {
     metrics_->ForModel(model)->request_duration->Observe(Seconds(total));
   }
   metrics_->inflight().Decrement();
-  call.reactor->Finish(ToGrpcStatus(status));
+  Done done = std::move(call.done);
+  call.model.reset();  // the version may unload once no call holds it
+  done(status);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (--inflight_ > 0) return;
@@ -174,23 +174,178 @@ bool ClassifierService::WaitIdle(std::chrono::milliseconds timeout) {
   return idle_.wait_for(lock, timeout, [this] { return inflight_ == 0; });
 }
 
+// One ClassifyStream call. Reads an item, submits it, and reads the next
+// while fewer than kMaxStreamItemsInFlight are unanswered; writes answers one
+// at a time as they come, each tagged with its request_id. A failed item is
+// answered with `error` set and the stream goes on. The call finishes once
+// the client has closed its side and every item is answered; if the client
+// cancels, its queued items are dropped.
+class ClassifierService::Stream
+    : public grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse> {
+ public:
+  Stream(ClassifierService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {
+    read_pending_ = true;
+    StartRead(&read_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client closed its side, or the call ended
+      bool finish;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        read_pending_ = false;
+        reads_done_ = true;
+        finish = ShouldFinishLocked();
+      }
+      if (finish) Finish(grpc::Status::OK);
+      return;
+    }
+    auto item = std::make_shared<Item>();
+    item->request = std::move(read_);
+    bool read_more;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++in_flight_;
+      read_more = in_flight_ < kMaxStreamItemsInFlight;
+      read_paused_ = !read_more;
+      read_pending_ = read_more;
+    }
+    std::shared_ptr<ServedModel> used;
+    service_->Submit(context_, &item->request, &item->response, &used,
+                     [this, item](const absl::Status& status) {
+                       ItemDone(item, status);
+                     });
+    if (used) {
+      std::lock_guard<std::mutex> lock(mu_);
+      used_.insert(std::move(used));
+    }
+    if (read_more) StartRead(&read_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    const v1::ClassifyResponse* next = nullptr;
+    bool resume_read = false, finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      to_write_.pop_front();
+      --in_flight_;
+      if (!ok) {  // the client is gone: answer nothing more
+        broken_ = true;
+        in_flight_ -= static_cast<int>(to_write_.size());
+        to_write_.clear();
+      }
+      if (!to_write_.empty()) {
+        next = &to_write_.front()->response;
+      } else {
+        writing_ = false;
+      }
+      if (read_paused_ && !reads_done_ && !broken_) {
+        read_paused_ = false;
+        read_pending_ = true;
+        resume_read = true;
+      }
+      finish = ShouldFinishLocked();
+    }
+    if (next) StartWrite(next);
+    if (resume_read) StartRead(&read_);
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  void OnCancel() override {
+    // Wake the batchers so that they drop this stream's queued items now.
+    std::set<std::shared_ptr<ServedModel>> used;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      used.swap(used_);
+    }
+    for (const auto& model : used) model->Wake();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  struct Item {
+    v1::ClassifyRequest request;
+    v1::ClassifyResponse response;
+  };
+
+  void ItemDone(const std::shared_ptr<Item>& item, const absl::Status& status) {
+    if (!status.ok()) {
+      item->response.Clear();
+      item->response.set_request_id(item->request.request_id());
+      item->response.mutable_error()->set_code(static_cast<int>(status.code()));
+      item->response.mutable_error()->set_message(std::string(status.message()));
+    }
+    const v1::ClassifyResponse* write = nullptr;
+    bool finish = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (broken_) {
+        --in_flight_;
+        finish = ShouldFinishLocked();
+      } else {
+        to_write_.push_back(item);
+        if (!writing_) {
+          writing_ = true;
+          write = &item->response;
+        }
+      }
+    }
+    if (write) StartWrite(write);
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  // True once, when the stream has nothing more to read or write: the
+  // client closed its side (or the call broke with no read outstanding) and
+  // every item is answered.
+  bool ShouldFinishLocked() {
+    if (finished_ || in_flight_ > 0 || read_pending_) return false;
+    if (!reads_done_ && !broken_) return false;
+    finished_ = true;
+    return true;
+  }
+
+  ClassifierService* const service_;
+  grpc::CallbackServerContext* const context_;
+  v1::ClassifyRequest read_;  // the read buffer; one read at a time
+
+  std::mutex mu_;
+  int in_flight_ = 0;  // submitted and not yet written (or given up)
+  std::deque<std::shared_ptr<Item>> to_write_;  // front is being written
+  std::set<std::shared_ptr<ServedModel>> used_;
+  bool writing_ = false;
+  bool read_paused_ = false;   // in_flight_ hit the limit; no read issued
+  bool read_pending_ = false;  // a StartRead awaits its OnReadDone
+  bool reads_done_ = false;
+  bool broken_ = false;
+  bool finished_ = false;
+};
+
+grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse>*
+ClassifierService::ClassifyStream(grpc::CallbackServerContext* context) {
+  return new Stream(this, context);
+}
+
 grpc::ServerUnaryReactor* ClassifierService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
-  response->set_default_model(default_model_);
-  for (const auto& [name, model] : models_) {
-    const ModelMetadata& meta = model->metadata();
+  response->set_default_model(models_->DefaultModel());
+  for (const ModelManager::VersionInfo& info : models_->List()) {
     v1::ModelVersion* out = response->add_models();
-    out->set_name(name);
-    out->set_version(model->version());
-    out->set_state(v1::READY);
+    out->set_name(info.name);
+    out->set_version(info.version);
+    out->set_state(info.state);
+    out->set_state_reason(info.reason);
+    if (!info.model) continue;
+    const ModelMetadata& meta = info.model->metadata();
     out->set_architecture(meta.architecture);
     out->set_input_width(meta.input.width);
     out->set_input_height(meta.input.height);
     out->set_input_channels(meta.input.channels);
     for (const std::string& label : meta.labels) out->add_labels(label);
     out->set_num_points(meta.num_points);
-    const Batcher::Options& batching = model->options().batching;
+    const Batcher::Options& batching = info.model->options().batching;
     out->set_max_batch_size(batching.max_batch_size);
     out->set_max_queue_delay_us(batching.max_queue_delay.count());
     out->set_max_queue_size(batching.max_queue_size);

@@ -4,7 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,7 +16,7 @@
 #include "gcnserve/v1/gcnserve.grpc.pb.h"
 #include "server/clock.h"
 #include "server/metrics.h"
-#include "server/served_model.h"
+#include "server/model_manager.h"
 #include "server/thread_pool.h"
 
 namespace gcnserve {
@@ -26,22 +26,26 @@ namespace gcnserve {
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The gcnserve.v1.Classifier service on gRPC's callback API. A handler never
-// blocks: it validates the request, hands decoding to the preprocess pool and
-// returns; the pool queues the image with the model's batcher, and the batch
-// thread finishes the call. Thread-safe.
+// blocks: it finds the model, checks the request, hands decoding to the
+// preprocess pool and returns; the pool queues the image with the model's
+// batcher, and the batch thread answers. Unary calls and stream items take
+// the same path. Thread-safe.
 class ClassifierService final : public v1::Classifier::CallbackService {
  public:
-  using Models = std::map<std::string, std::shared_ptr<ServedModel>>;
+  // Items of one stream that may be queued or running at once; the stream
+  // reads no further until one is answered, so a fast client cannot grow the
+  // server's memory without bound.
+  static constexpr int kMaxStreamItemsInFlight = 32;
 
-  // `default_model` must be a key of `models`. The pool, metrics and clock
-  // outlive the service.
-  ClassifierService(Models models, std::string default_model,
-                    ThreadPool* preprocess_pool, Metrics* metrics,
-                    Clock* clock);
+  // The models, pool, metrics and clock outlive the service.
+  ClassifierService(ModelManager* models, ThreadPool* preprocess_pool,
+                    Metrics* metrics, Clock* clock);
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
                                      v1::ClassifyResponse* response) override;
+  grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse>*
+  ClassifyStream(grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* ListModels(
       grpc::CallbackServerContext* context,
       const v1::ListModelsRequest* request,
@@ -53,16 +57,23 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // true when idle.
   bool WaitIdle(std::chrono::milliseconds timeout);
 
-  const Models& models() const { return models_; }
-
  private:
   struct Call;
-  // Answers `call` with `status`, records its metrics. Called exactly once.
-  void Finish(Call& call, const absl::Status& status);
-  void Preprocess(std::shared_ptr<Call> call);
+  class Stream;
+  using Done = std::function<void(const absl::Status&)>;
 
-  const Models models_;
-  const std::string default_model_;
+  // Classifies `request` into `response` and calls `done` exactly once, on
+  // whichever thread finishes. `request` and `response` must live until
+  // then; `context` gives the deadline and cancellation.
+  void Submit(grpc::CallbackServerContext* context,
+              const v1::ClassifyRequest* request,
+              v1::ClassifyResponse* response,
+              std::shared_ptr<ServedModel>* used, Done done);
+  void Preprocess(std::shared_ptr<Call> call);
+  // Records the call's metrics and calls its `done`.
+  void Finish(Call& call, const absl::Status& status);
+
+  ModelManager* const models_;
   ThreadPool* const pool_;
   Metrics* const metrics_;
   Clock* const clock_;

@@ -11,13 +11,14 @@
 #include "server/server_options.h"
 
 int main(int argc, char** argv) {
-  // Block the stop signals in every thread (threads inherit the mask); this
+  // Block the signals in every thread (threads inherit the mask); this
   // thread takes them with sigwait once the server runs.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto options = gcnserve::ServerOptions::Parse(
       std::vector<std::string>(argv + 1, argv + argc), std::getenv);
@@ -36,7 +37,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  for (;;) {
+    sigwait(&signals, &signal);
+    if (signal != SIGHUP) break;
+    gcnserve::Log("received SIGHUP: reloading the model repository");
+    (*server)->RequestReload();
+  }
   gcnserve::Log("received ", signal == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->Shutdown();
   return 0;

@@ -2,6 +2,7 @@
 #define GCNSERVE_SERVER_MODEL_REPOSITORY_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -9,18 +10,20 @@
 
 namespace gcnserve {
 
-// A model version found on disk.
-struct ModelVersionPath {
+// A model folder as found on disk.
+struct ModelOnDisk {
   std::string name;
-  int64_t version = 0;
-  std::string path;  // <repository>/<name>/<version>/model.pt
+  std::map<int64_t, std::string> versions;  // version -> .../<version>/model.pt
+  std::string config_path;                  // .../config.json; empty if none
 };
 
-// Lists, for each model folder of `repository`, its newest version: the
-// largest positive integer folder holding a model.pt. Sorted by name.
-// Folders and files that do not fit the layout are skipped. NOT_FOUND when
-// the repository is not a readable folder.
-absl::StatusOr<std::vector<ModelVersionPath>> ScanRepository(
+// Lists the model folders of `repository`, sorted by name: each with its
+// versions (positive integer folders holding a model.pt) and its optional
+// config.json. Folders without a version are listed with none, so that a
+// model whose versions were all removed can be unloaded. Files and folders
+// that do not fit the layout are skipped. NOT_FOUND when the repository is
+// not a readable folder.
+absl::StatusOr<std::vector<ModelOnDisk>> ScanRepository(
     const std::string& repository);
 
 }  // namespace gcnserve

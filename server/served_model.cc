@@ -13,7 +13,7 @@ double Seconds(Clock::Duration d) {
 
 ServedModel::ServedModel(std::string name, int64_t version,
                          ModelMetadata metadata,
-                         std::unique_ptr<ModelRunner> runner,
+                         std::vector<std::unique_ptr<ModelRunner>> runners,
                          const Options& options, Metrics::Model* metrics,
                          Clock* clock)
     : name_(std::move(name)),
@@ -21,34 +21,38 @@ ServedModel::ServedModel(std::string name, int64_t version,
       metadata_(std::move(metadata)),
       options_(options),
       preprocessor_(metadata_.input, options.max_image_pixels),
-      runner_(std::move(runner)),
       metrics_(metrics),
       clock_(clock),
-      batcher_(options.batching, [this](Batch batch) { Process(std::move(batch)); },
-               clock) {}
+      batcher_(options.batching,
+               [this](Batch batch, int instance) {
+                 Process(std::move(batch), instance);
+               },
+               clock,
+               [metrics](int depth) { metrics->queue_depth->Set(depth); }) {
+  for (auto& runner : runners) instances_.push_back({std::move(runner), {}});
+}
 
 ServedModel::~ServedModel() { Stop(/*drain=*/true); }
 
 absl::Status ServedModel::Enqueue(std::unique_ptr<BatchTask>& task) {
-  absl::Status status = batcher_.Enqueue(task);
-  metrics_->queue_depth->Set(batcher_.queue_depth());
-  return status;
+  return batcher_.Enqueue(task);
 }
 
-void ServedModel::Process(Batch batch) {
-  metrics_->queue_depth->Set(batcher_.queue_depth());
+void ServedModel::Process(Batch batch, int instance) {
+  Instance& self = instances_[instance];
   const int size = static_cast<int>(batch.size());
   const size_t image = batch.front()->input.size();
-  input_.resize(image * size);
+  self.input.resize(image * size);
   for (int i = 0; i < size; ++i) {
     const BatchTask& task = *batch[i];
     metrics_->queue->Observe(Seconds(task.dequeue_time - task.enqueue_time));
-    std::copy(task.input.begin(), task.input.end(), input_.begin() + i * image);
+    std::copy(task.input.begin(), task.input.end(),
+              self.input.begin() + i * image);
   }
   metrics_->batch_size->Observe(size);
 
   Clock::TimePoint start = clock_->Now();
-  absl::StatusOr<ModelOutput> output = runner_->Run(input_.data(), size);
+  absl::StatusOr<ModelOutput> output = self.runner->Run(self.input.data(), size);
   BatchInfo info{size, clock_->Now() - start};
   metrics_->inference->Observe(Seconds(info.inference));
   for (int i = 0; i < size; ++i) {

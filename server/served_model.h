@@ -17,7 +17,8 @@
 namespace gcnserve {
 
 // One model version taking requests: its metadata, its preprocessor, its
-// runner and the batcher that feeds the runner. Thread-safe.
+// instances (one runner and one batch thread each) and the batcher that feeds
+// them from one queue. Thread-safe.
 class ServedModel {
  public:
   struct Options {
@@ -25,10 +26,10 @@ class ServedModel {
     int64_t max_image_pixels = 50'000'000;
   };
 
-  // `metrics` outlives the model.
+  // One runner per instance, at least one. `metrics` outlives the model.
   ServedModel(std::string name, int64_t version, ModelMetadata metadata,
-              std::unique_ptr<ModelRunner> runner, const Options& options,
-              Metrics::Model* metrics, Clock* clock);
+              std::vector<std::unique_ptr<ModelRunner>> runners,
+              const Options& options, Metrics::Model* metrics, Clock* clock);
   ~ServedModel();  // Stop(true)
 
   const std::string& name() const { return name_; }
@@ -43,7 +44,11 @@ class ServedModel {
   // Queues a task for the next batch; see Batcher::Enqueue.
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
 
-  void Start() { batcher_.Start(); }
+  // Starts one batch thread per instance.
+  void Start() { batcher_.Start(static_cast<int>(instances_.size())); }
+  int instances() const { return static_cast<int>(instances_.size()); }
+  // See Batcher::Wake.
+  void Wake() { batcher_.Wake(); }
   // See Batcher::Flush.
   void Flush() { batcher_.Flush(); }
   // See Batcher::Stop.
@@ -52,18 +57,23 @@ class ServedModel {
  private:
   // Runs one batch: stacks the inputs, runs the model, completes every task,
   // or fails every task with the model's error.
-  void Process(Batch batch);
+  void Process(Batch batch, int instance);
+
+  // What one instance's batch thread owns.
+  struct Instance {
+    std::unique_ptr<ModelRunner> runner;
+    std::vector<float> input;  // the batch's stacked inputs
+  };
 
   const std::string name_;
   const int64_t version_;
   const ModelMetadata metadata_;
   const Options options_;
   const ImagePreprocessor preprocessor_;
-  const std::unique_ptr<ModelRunner> runner_;  // used by the batch thread only
+  std::vector<Instance> instances_;  // [i] used by batch thread i only
   Metrics::Model* const metrics_;
   Clock* const clock_;
-  std::vector<float> input_;  // the batch's stacked inputs; batch thread only
-  Batcher batcher_;           // last: its thread uses the members above
+  Batcher batcher_;  // last: its threads use the members above
 };
 
 }  // namespace gcnserve

@@ -3,12 +3,12 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "server/log.h"
-#include "server/model_repository.h"
 #include "server/status_macros.h"
 #include "server/torch_model_runner.h"
 
@@ -22,55 +22,36 @@ namespace {
 
 constexpr char kServiceName[] = "gcnserve.v1.Classifier";
 
-// Loads the newest version of every model in the repository and warms it up.
-// A model that fails is logged and counted, and the others still load.
-absl::StatusOr<ClassifierService::Models> LoadModels(
-    const ServerOptions& options, Metrics& metrics) {
-  GCN_ASSIGN_OR_RETURN(std::vector<ModelVersionPath> found,
-                       ScanRepository(options.model_repository));
-  ServedModel::Options model_options;
-  model_options.batching.max_batch_size = options.max_batch_size;
-  model_options.batching.max_queue_delay =
-      std::chrono::microseconds(options.max_queue_delay_us);
-  model_options.batching.max_queue_size = options.max_queue_size;
-  model_options.max_image_pixels = options.max_image_pixels;
+// Loads `config.instances` copies of the TorchScript file and warms each up
+// over every batch size.
+absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
+                                           const ModelConfig& config) {
+  int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  TorchModelRunner::Options runner_options;
+  runner_options.device = config.device;
+  runner_options.intra_op_threads =
+      config.intra_op_threads > 0 ? config.intra_op_threads
+                                  : std::max(1, cores / config.instances);
+  LoadedModel loaded;
+  for (int i = 0; i < config.instances; ++i) {
+    GCN_ASSIGN_OR_RETURN(std::unique_ptr<TorchModelRunner> runner,
+                         TorchModelRunner::Load(path, runner_options));
+    GCN_RETURN_IF_ERROR(runner->WarmUp(config.batching.max_batch_size));
+    if (i == 0) loaded.metadata = runner->metadata();
+    loaded.runners.push_back(std::move(runner));
+  }
+  return loaded;
+}
 
-  ClassifierService::Models models;
-  for (const ModelVersionPath& entry : found) {
-    auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<std::unique_ptr<TorchModelRunner>> runner =
-        TorchModelRunner::Load(entry.path, {options.device});
-    absl::Status status = runner.status();
-    if (status.ok()) status = (*runner)->WarmUp(options.max_batch_size);
-    if (!status.ok()) {
-      Log("model ", entry.name, " version ", entry.version,
-          " failed to load: ", status.message());
-      metrics.CountLoadFailure(entry.name);
-      metrics.SetModelReady(entry.name, entry.version, false);
-      continue;
-    }
-    ModelMetadata metadata = (*runner)->metadata();
-    auto model = std::make_shared<ServedModel>(
-        entry.name, entry.version, std::move(metadata), *std::move(runner),
-        model_options, metrics.ForModel(entry.name), Clock::Real());
-    model->Start();
-    metrics.SetModelReady(entry.name, entry.version, true);
-    Log("model ", entry.name, " version ", entry.version, " ready (",
-        model->metadata().architecture, ", warmed up to batch size ",
-        options.max_batch_size, " in ",
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - start)
-            .count(),
-        " ms)");
-    models.emplace(entry.name, std::move(model));
-  }
-  if (models.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no model could be loaded from '",
-                     options.model_repository,
-                     "'; expected <model>/<version>/model.pt folders"));
-  }
-  return models;
+ModelConfig DefaultModelConfig(const ServerOptions& options) {
+  ModelConfig config;
+  config.batching.max_batch_size = options.max_batch_size;
+  config.batching.max_queue_delay =
+      std::chrono::microseconds(options.max_queue_delay_us);
+  config.batching.max_queue_size = options.max_queue_size;
+  config.device = options.device;
+  config.intra_op_threads = options.intra_op_threads;
+  return config;
 }
 
 }  // namespace
@@ -84,6 +65,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   TorchModelRunner::SetIntraOpThreads(threads);
 
   std::unique_ptr<Server> server(new Server);
+  Server* self = server.get();
   server->options_ = options;
   server->metrics_ = std::make_unique<Metrics>(
       GCNSERVE_VERSION, TorchModelRunner::TorchVersion(), options.device);
@@ -92,23 +74,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
                          MetricsHttpServer::Start(options.metrics_address,
                                                   server->metrics_->registry()));
   }
-
-  GCN_ASSIGN_OR_RETURN(ClassifierService::Models models,
-                       LoadModels(options, *server->metrics_));
-  std::string default_model = options.default_model;
-  if (default_model.empty()) {
-    default_model = models.begin()->first;
-  } else if (models.count(default_model) == 0) {
-    return absl::NotFoundError(absl::StrCat(
-        "--default-model=", default_model, ": no such model was loaded"));
-  }
-
+  ModelManager::Options manager_options;
+  manager_options.repository = options.model_repository;
+  manager_options.defaults = DefaultModelConfig(options);
+  manager_options.max_image_pixels = options.max_image_pixels;
+  manager_options.default_model = options.default_model;
+  server->models_ = std::make_unique<ModelManager>(
+      manager_options, LoadTorchModel, server->metrics_.get(), Clock::Real(),
+      [self](const std::string& model, bool serving) {
+        self->SetHealth(model, serving);
+      });
   server->pool_ = std::make_unique<ThreadPool>(options.preprocess_threads,
                                                options.max_queue_size);
   server->service_ = std::make_unique<ClassifierService>(
-      std::move(models), default_model, server->pool_.get(),
-      server->metrics_.get(), Clock::Real());
+      server->models_.get(), server->pool_.get(), server->metrics_.get(),
+      Clock::Real());
 
+  // The port opens first, NOT_SERVING until the models are warm.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -124,14 +106,64 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   }
   grpc::HealthCheckServiceInterface* health =
       server->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus("", false);
+  health->SetServingStatus(kServiceName, false);
+
+  GCN_RETURN_IF_ERROR(server->models_->Reconcile());
+  if (!server->models_->AnyReady()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no model could be loaded from '", options.model_repository,
+                     "'; expected <model>/<version>/model.pt folders"));
+  }
+  if (!options.default_model.empty() &&
+      !server->models_->Find(options.default_model, 0).ok()) {
+    return absl::NotFoundError(absl::StrCat(
+        "--default-model=", options.default_model, ": no such model is ready"));
+  }
   health->SetServingStatus("", true);
   health->SetServingStatus(kServiceName, true);
-  Log("serving ", server->service_->models().size(), " model(s) on port ",
-      server->grpc_port_, ", default model ", default_model,
+  server->reload_thread_ = std::thread([self] { self->ReloadLoop(); });
+  Log("serving ", server->models_->List().size(), " model version(s) on port ",
+      server->grpc_port_, ", default model ", server->models_->DefaultModel(),
       server->metrics_http_
           ? absl::StrCat(", metrics on port ", server->metrics_port())
           : std::string(", metrics off"));
   return server;
+}
+
+void Server::SetHealth(const std::string& model, bool serving) {
+  // Called from Reconcile, which runs only while grpc_server_ exists.
+  grpc_server_->GetHealthCheckService()->SetServingStatus(
+      absl::StrCat(kServiceName, "/", model), serving);
+}
+
+void Server::RequestReload() {
+  {
+    std::lock_guard<std::mutex> lock(reload_mu_);
+    reload_requested_ = true;
+  }
+  reload_cv_.notify_all();
+}
+
+void Server::ReloadLoop() {
+  const bool polling = options_.repository_poll_s > 0;
+  const auto interval = std::chrono::milliseconds(
+      static_cast<int64_t>(options_.repository_poll_s * 1000));
+  std::unique_lock<std::mutex> lock(reload_mu_);
+  for (;;) {
+    auto woken = [this] { return reload_stop_ || reload_requested_; };
+    if (polling) {
+      reload_cv_.wait_for(lock, interval, woken);
+    } else {
+      reload_cv_.wait(lock, woken);
+    }
+    if (reload_stop_) return;
+    reload_requested_ = false;
+    lock.unlock();
+    absl::Status status = models_->Reconcile();
+    if (!status.ok()) Log("reload: ", status.message());
+    lock.lock();
+  }
 }
 
 void Server::BeginDrain() {
@@ -143,8 +175,9 @@ void Server::BeginDrain() {
       grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", false);
   health->SetServingStatus(kServiceName, false);
+  for (const auto& info : models_->List()) SetHealth(info.name, false);
   service_->StartDraining();
-  for (const auto& [name, model] : service_->models()) model->Flush();
+  models_->FlushAll();
 }
 
 void Server::Shutdown() {
@@ -152,11 +185,18 @@ void Server::Shutdown() {
   std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
+  {
+    std::lock_guard<std::mutex> reload_lock(reload_mu_);
+    reload_stop_ = true;
+  }
+  reload_cv_.notify_all();
+  if (reload_thread_.joinable()) reload_thread_.join();
+
   auto timeout = std::chrono::milliseconds(
       static_cast<int64_t>(options_.drain_timeout_s * 1000));
   bool idle = service_->WaitIdle(timeout);
   if (!idle) Log("drain timeout passed; failing what is still queued");
-  for (const auto& [name, model] : service_->models()) model->Stop(idle);
+  models_->StopAll(/*drain=*/idle);
   // Requests still being decoded meet a stopped batcher and are answered.
   if (!service_->WaitIdle(std::chrono::seconds(5))) {
     Log("some requests were still unanswered at shutdown");

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "server/model_config.h"
 #include "server/status_macros.h"
 
 #ifndef GCNSERVE_DEFAULT_REPOSITORY
@@ -115,13 +116,13 @@ const std::vector<Flag>& Flags() {
       Integer("max-queue-size",
               "requests queued per model before new ones get RESOURCE_EXHAUSTED",
               &ServerOptions::max_queue_size, 1, 1'000'000),
-      Text("device", "where models run: cpu, cuda or cuda:N", &ServerOptions::device,
+      Text("device",
+           "where models run: cpu, cuda or cuda:N (a model's config.json may "
+           "say otherwise)",
+           &ServerOptions::device,
            [](const std::string& v) {
-             bool ok = v == "cpu" || v == "cuda" ||
-                       (v.rfind("cuda:", 0) == 0 && v.size() > 5 &&
-                        std::all_of(v.begin() + 5, v.end(),
-                                    [](char c) { return std::isdigit(c); }));
-             return ok ? absl::OkStatus() : Bad("device", v, "cpu, cuda or cuda:N");
+             return IsDeviceName(v) ? absl::OkStatus()
+                                    : Bad("device", v, "cpu, cuda or cuda:N");
            }),
       Integer("intra-op-threads",
               "LibTorch threads per forward pass; 0: one per core",
@@ -137,6 +138,10 @@ const std::vector<Flag>& Flags() {
               "on SIGTERM or SIGINT, seconds to wait for queued and running "
               "requests before exiting",
               &ServerOptions::drain_timeout_s, 3600),
+      Seconds("repository-poll-s",
+              "seconds between scans of the model repository for new, changed "
+              "or removed versions; 0 scans only at start and on SIGHUP",
+              &ServerOptions::repository_poll_s, 86400),
   };
   return *flags;
 }
@@ -210,8 +215,21 @@ std::string ServerOptions::Help() {
   }
   absl::StrAppend(
       &help,
+      "\nModel repository: <repository>/<model>/<version>/model.pt, version a\n"
+      "positive integer, and an optional <repository>/<model>/config.json that\n"
+      "overrides the defaults above for that model with the keys\n"
+      "max_batch_size, max_queue_delay_us, max_queue_size, instances,\n"
+      "intra_op_threads, device and version_policy ({\"latest\": N}, the\n"
+      "default being the newest 1, or {\"versions\": [..]}). Unknown keys and\n"
+      "bad values are refused, naming the file and key.\n"
+      "\nReload: on SIGHUP, and every --repository-poll-s seconds when set, the\n"
+      "repository is scanned: new versions are loaded and warmed up before they\n"
+      "take traffic, then requests for the newest version move to them; a\n"
+      "version no longer wanted stops taking requests, finishes the ones it\n"
+      "has, then unloads. A version that fails to load is FAILED in ListModels\n"
+      "and the versions already serving go on.\n"
       "\nSignals: SIGTERM or SIGINT drains (health NOT_SERVING, new requests\n"
-      "UNAVAILABLE, queued ones finish) and exits 0.\n");
+      "UNAVAILABLE, queued ones finish) and exits 0; SIGHUP reloads.\n");
   return help;
 }
 

@@ -28,6 +28,7 @@ struct ServerOptions {
   int64_t max_image_pixels = 50'000'000;
   int max_message_bytes = 16 << 20;
   double drain_timeout_s = 10;
+  double repository_poll_s = 0;   // 0: scan only at start and on SIGHUP
 
   // Reads `args` (without the program name) over the environment given by
   // `getenv`, then checks every value. Returns nullopt inside the StatusOr

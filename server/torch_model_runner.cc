@@ -17,6 +17,7 @@ namespace gcnserve {
 struct TorchModelRunner::Impl {
   torch::jit::Module module;
   torch::Device device{torch::kCPU};
+  torch::Tensor pinned;  // CUDA only: host staging buffer, grown on demand
 };
 
 namespace {
@@ -72,8 +73,10 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& device) {
 }  // namespace
 
 TorchModelRunner::TorchModelRunner(std::unique_ptr<Impl> impl,
-                                   ModelMetadata metadata)
-    : impl_(std::move(impl)), metadata_(std::move(metadata)) {}
+                                   ModelMetadata metadata, Options options)
+    : impl_(std::move(impl)),
+      metadata_(std::move(metadata)),
+      options_(std::move(options)) {}
 
 TorchModelRunner::~TorchModelRunner() = default;
 
@@ -122,7 +125,7 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Load(
   }
   impl->module.eval();
   return std::unique_ptr<TorchModelRunner>(
-      new TorchModelRunner(std::move(impl), *std::move(metadata)));
+      new TorchModelRunner(std::move(impl), *std::move(metadata), options));
 }
 
 absl::Status TorchModelRunner::WarmUp(int max_batch_size) {
@@ -148,14 +151,25 @@ absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
   const InputSpec& in = metadata_.input;
   const int64_t classes = static_cast<int64_t>(metadata_.labels.size());
   const int64_t k = metadata_.num_points;
+  if (options_.intra_op_threads > 0 &&
+      at::get_num_threads() != options_.intra_op_threads) {
+    at::set_num_threads(options_.intra_op_threads);  // this thread's pool
+  }
   try {
     c10::InferenceMode guard;
     torch::Tensor x = torch::from_blob(
         const_cast<float*>(input), {batch, in.channels, in.height, in.width},
         torch::kFloat32);
     if (impl_->device.is_cuda()) {
-      // Stage in pinned memory so the copy to the GPU does not block.
-      x = x.pin_memory().to(impl_->device, /*non_blocking=*/true);
+      // Stage in pinned memory so that the copy to the GPU does not block.
+      if (!impl_->pinned.defined() || impl_->pinned.numel() < x.numel()) {
+        impl_->pinned = torch::empty(
+            {x.numel()}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+      }
+      torch::Tensor staged =
+          impl_->pinned.narrow(0, 0, x.numel()).view(x.sizes());
+      staged.copy_(x);
+      x = staged.to(impl_->device, /*non_blocking=*/true);
     }
     c10::IValue result = impl_->module.forward({x});
     if (!result.isGenericDict()) {
@@ -189,10 +203,21 @@ absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
     GCN_RETURN_IF_ERROR(CheckShape("point_scores", scores, {batch, k}));
     GCN_RETURN_IF_ERROR(CheckShape("point_levels", levels, {batch, k}));
     GCN_RETURN_IF_ERROR(CheckShape("adjacency", adjacency, {batch, k, k}));
-    out.point_xy = ToVector<float>(points.to(torch::kFloat32));
-    out.point_scores = ToVector<float>(scores.to(torch::kFloat32));
-    out.point_levels = ToVector<int64_t>(levels.to(torch::kInt64));
-    out.adjacency = ToVector<float>(adjacency.to(torch::kFloat32));
+    // One copy back from the device for the whole batch's graph.
+    torch::Tensor graph =
+        torch::cat({points.to(torch::kFloat32).reshape({batch, -1}),
+                    scores.to(torch::kFloat32).reshape({batch, -1}),
+                    levels.to(torch::kFloat32).reshape({batch, -1}),
+                    adjacency.to(torch::kFloat32).reshape({batch, -1})},
+                   1)
+            .to(torch::kCPU);
+    auto part = [&](int64_t start, int64_t length) {
+      return graph.narrow(1, start, length);
+    };
+    out.point_xy = ToVector<float>(part(0, 2 * k));
+    out.point_scores = ToVector<float>(part(2 * k, k));
+    out.point_levels = ToVector<int64_t>(part(3 * k, k).to(torch::kInt64));
+    out.adjacency = ToVector<float>(part(4 * k, k * k));
     return out;
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("model '", metadata_.name,

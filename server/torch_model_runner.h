@@ -12,10 +12,18 @@ namespace gcnserve {
 
 // Runs a TorchScript export with LibTorch. The only part of the server that
 // includes torch headers. Not thread-safe: one batch thread calls Run.
+//
+// On a CUDA device the model is moved there once at load; each batch is
+// staged in pinned host memory, copied without blocking, and its outputs are
+// copied back once per batch. Without CUDA in LibTorch those paths are never
+// taken, and asking for a GPU is a clear error at load.
 class TorchModelRunner : public ModelRunner {
  public:
   struct Options {
     std::string device = "cpu";  // cpu, cuda or cuda:N
+    // LibTorch threads for the forward passes of the thread that calls Run;
+    // 0 leaves the process default.
+    int intra_op_threads = 0;
   };
 
   // Loads `path`, reads and checks its gcnserve.json, and moves the model to
@@ -45,10 +53,12 @@ class TorchModelRunner : public ModelRunner {
 
  private:
   struct Impl;
-  TorchModelRunner(std::unique_ptr<Impl> impl, ModelMetadata metadata);
+  TorchModelRunner(std::unique_ptr<Impl> impl, ModelMetadata metadata,
+                   Options options);
 
   std::unique_ptr<Impl> impl_;
   const ModelMetadata metadata_;
+  const Options options_;
 };
 
 }  // namespace gcnserve

@@ -418,13 +418,22 @@ TEST_F(ServerTest, BrokenModelFilesAreSkippedAndCounted) {
   Start(options);
   v1::ListModelsResponse models;
   ASSERT_TRUE(client_->ListModels(&models).ok());
-  ASSERT_EQ(models.models_size(), 1);
-  EXPECT_EQ(models.models(0).name(), "good");
-  EXPECT_EQ(models.models(0).state(), v1::READY);
-  EXPECT_EQ(models.models(0).labels_size(), 10);
-  EXPECT_EQ(models.models(0).num_points(), 8);
-  EXPECT_EQ(models.models(0).architecture(), "model3");
+  ASSERT_EQ(models.models_size(), 2);
+  const v1::ModelVersion& garbage = models.models(0);  // sorted by name
+  EXPECT_EQ(garbage.name(), "garbage");
+  EXPECT_EQ(garbage.state(), v1::FAILED);
+  EXPECT_THAT(garbage.state_reason(), HasSubstr("not a loadable TorchScript"));
+  const v1::ModelVersion& good = models.models(1);
+  EXPECT_EQ(good.name(), "good");
+  EXPECT_EQ(good.state(), v1::READY);
+  EXPECT_EQ(good.labels_size(), 10);
+  EXPECT_EQ(good.num_points(), 8);
+  EXPECT_EQ(good.architecture(), "model3");
+  EXPECT_EQ(good.max_batch_size(), 8);
   EXPECT_EQ(models.default_model(), "good");
+  v1::ClassifyRequest request = Request(SampleImage());
+  request.set_model("garbage");
+  EXPECT_EQ(Classify(request).error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(MetricValue(server_->metrics(),
                         "gcnserve_model_load_failures_total",
                         {{"model", "garbage"}}),

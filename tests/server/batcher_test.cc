@@ -30,7 +30,7 @@ class BatcherTest : public ::testing::Test {
     options.max_queue_size = max_queue;
     return std::make_unique<Batcher>(
         options,
-        [this](Batch batch) {
+        [this](Batch batch, int /*instance*/) {
           std::vector<int> ids;
           for (auto& task : batch) ids.push_back(static_cast<int>(task->input[0]));
           recorder_.batches.push_back(ids);

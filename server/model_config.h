@@ -1,0 +1,43 @@
+#ifndef GCNSERVE_SERVER_MODEL_CONFIG_H_
+#define GCNSERVE_SERVER_MODEL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/batcher.h"
+
+namespace gcnserve {
+
+// How one model is served: the server's defaults, overridden by the model's
+// optional <repository>/<model>/config.json, whose keys are the fields below:
+//
+//   {"max_batch_size": 16, "max_queue_delay_us": 1000, "max_queue_size": 64,
+//    "instances": 2, "intra_op_threads": 1, "device": "cuda:0",
+//    "version_policy": {"latest": 2}}       // or {"versions": [1, 3]}
+struct ModelConfig {
+  Batcher::Options batching;
+  int instances = 1;          // copies of the model, each with a batch thread
+  int intra_op_threads = 0;   // LibTorch threads per instance; 0: cores/instances
+  std::string device = "cpu";
+  int latest = 1;                // serve the newest `latest` versions...
+  std::vector<int64_t> versions; // ...or, when not empty, exactly these
+
+  // Reads `json` (the text of `path`, named in errors) over `defaults`.
+  // INVALID_ARGUMENT names the file and the key for an unknown key or a bad
+  // value.
+  static absl::StatusOr<ModelConfig> Parse(const std::string& json,
+                                           const std::string& path,
+                                           const ModelConfig& defaults);
+
+  // Picks the versions to serve from those on disk (any order).
+  std::vector<int64_t> Select(std::vector<int64_t> on_disk) const;
+};
+
+// True for "cpu", "cuda" and "cuda:N".
+bool IsDeviceName(const std::string& device);
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_MODEL_CONFIG_H_

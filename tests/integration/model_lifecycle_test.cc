@@ -1,0 +1,380 @@
+// The live model repository on the real server: versions loaded and unloaded
+// while clients send, failed loads, several models with their own settings,
+// per-model health, and ClassifyStream.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <future>
+#include <thread>
+
+#include "client/classifier_client.h"
+#include "server/server.h"
+
+namespace gcnserve {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using HealthResponse = grpc::health::v1::HealthCheckResponse;
+using Key = std::pair<std::string, int64_t>;
+
+const fs::path kTinyModel =
+    fs::path(GCNSERVE_TEST_REPOSITORY) / "model3" / "1" / "model.pt";
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+std::string SampleImage() {
+  for (const auto& entry : fs::directory_iterator(GCNSERVE_TEST_SAMPLES)) {
+    if (entry.path().extension() == ".png") return ReadFile(entry.path());
+  }
+  return "";
+}
+
+bool WaitFor(const std::function<bool()>& condition) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+double Counter(Metrics& metrics, const std::string& name,
+               const std::map<std::string, std::string>& labels) {
+  double total = 0;
+  for (const auto& family : metrics.registry()->Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      size_t matched = 0;
+      for (const auto& pair : metric.label) {
+        auto it = labels.find(pair.name);
+        if (it != labels.end() && it->second == pair.value) ++matched;
+      }
+      if (matched == labels.size()) total += metric.counter.value;
+    }
+  }
+  return total;
+}
+
+class ModelLifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repository_ = fs::path(testing::TempDir()) /
+                  ("repository_" + std::string(::testing::UnitTest::GetInstance()
+                                                   ->current_test_info()
+                                                   ->name()));
+    fs::remove_all(repository_);
+    fs::create_directories(repository_);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    fs::remove_all(repository_);
+  }
+
+  // Puts a copy of the tiny model at <model>/<version>/model.pt, appearing
+  // at once (written aside, then renamed).
+  void AddVersion(const std::string& model, int version,
+                  const std::string& bytes = "") {
+    fs::path staging = repository_ / ("." + model + std::to_string(version));
+    fs::create_directories(staging);
+    if (bytes.empty()) {
+      fs::copy_file(kTinyModel, staging / "model.pt");
+    } else {
+      std::ofstream(staging / "model.pt", std::ios::binary) << bytes;
+    }
+    fs::create_directories(repository_ / model);
+    fs::rename(staging, repository_ / model / std::to_string(version));
+  }
+  void WriteConfig(const std::string& model, const std::string& json) {
+    fs::create_directories(repository_ / model);
+    std::ofstream(repository_ / model / "config.json") << json;
+  }
+
+  void Start(ServerOptions options = {}) {
+    options.grpc_address = "127.0.0.1:0";
+    options.metrics_address = "";
+    options.model_repository = repository_.string();
+    options.intra_op_threads = 1;
+    options.drain_timeout_s = 10;
+    auto server = Server::Create(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ClientOptions client;
+    client.target = "127.0.0.1:" + std::to_string(server_->grpc_port());
+    client.deadline_ms = 30000;
+    client_ = std::make_unique<ClassifierClient>(client);
+    channel_ = grpc::CreateChannel(client.target,
+                                   grpc::InsecureChannelCredentials());
+  }
+
+  std::map<Key, v1::ModelState> States() {
+    v1::ListModelsResponse response;
+    EXPECT_TRUE(client_->ListModels(&response).ok());
+    std::map<Key, v1::ModelState> states;
+    for (const auto& m : response.models()) states[{m.name(), m.version()}] = m.state();
+    return states;
+  }
+
+  HealthResponse::ServingStatus Health(const std::string& service) {
+    HealthResponse response;
+    client_->Health(service, &response);
+    return response.status();
+  }
+
+  grpc::Status Classify(const std::string& model, v1::ClassifyResponse* response) {
+    v1::ClassifyRequest request;
+    request.set_model(model);
+    request.set_image(SampleImage());
+    return client_->Classify(request, response);
+  }
+
+  fs::path repository_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<ClassifierClient> client_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(ModelLifecycleTest, NewVersionIsPickedUpWhileClientsSendWithNoFailure) {
+  AddVersion("model3", 1);
+  Start();
+  const std::string image = SampleImage();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, answered{0};
+  std::atomic<int64_t> newest_seen{0};
+  std::vector<std::thread> clients;
+  std::mutex errors_mu;
+  std::vector<std::string> errors;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      v1::ClassifyRequest request;
+      request.set_image(image);
+      while (!stop) {
+        v1::ClassifyResponse response;
+        grpc::Status status = client_->Classify(request, &response);
+        if (!status.ok()) {
+          ++failures;
+          std::lock_guard<std::mutex> lock(errors_mu);
+          errors.push_back(status.error_message());
+          continue;
+        }
+        ++answered;
+        int64_t seen = newest_seen;
+        while (response.version() > seen &&
+               !newest_seen.compare_exchange_weak(seen, response.version())) {
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return answered > 50; }));
+  AddVersion("model3", 2);
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  EXPECT_TRUE(WaitFor([&] { return newest_seen == 2; }));
+  int at_switch = answered;
+  ASSERT_TRUE(WaitFor([&] { return answered > at_switch + 50; }));
+  // Version 1 leaves once its requests are done (policy: the newest one).
+  EXPECT_TRUE(WaitFor([&] { return States().count(Key("model3", 1)) == 0; }));
+  stop = true;
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failures, 0) << (errors.empty() ? "" : errors.front());
+  EXPECT_EQ(States()[Key("model3", 2)], v1::READY);
+}
+
+TEST_F(ModelLifecycleTest, CorruptNewVersionFailsAndTheOldOneServes) {
+  AddVersion("model3", 1);
+  Start();
+  AddVersion("model3", 2, "this is not a TorchScript file");
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  auto states = States();
+  EXPECT_EQ(states[Key("model3", 1)], v1::READY);
+  EXPECT_EQ(states[Key("model3", 2)], v1::FAILED);
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(Classify("model3", &response).ok());
+  EXPECT_EQ(response.version(), 1);
+  EXPECT_EQ(Counter(server_->metrics(), "gcnserve_model_load_failures_total",
+                    {{"model", "model3"}}),
+            1);
+  // Not retried while the file is unchanged.
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  EXPECT_EQ(Counter(server_->metrics(), "gcnserve_model_load_failures_total",
+                    {{"model", "model3"}}),
+            1);
+}
+
+TEST_F(ModelLifecycleTest, RemovedModelFinishesItsQueuedRequestsThenUnloads) {
+  AddVersion("keep", 1);
+  AddVersion("gone", 1);
+  WriteConfig("gone", R"({"max_queue_delay_us": 10000000})");
+  Start();
+  EXPECT_EQ(Health("gcnserve.v1.Classifier/gone"), HealthResponse::SERVING);
+  v1::ClassifyRequest request;
+  request.set_model("gone");
+  request.set_image(SampleImage());
+  v1::ClassifyResponse queued_response;
+  std::promise<grpc::Status> queued;
+  client_->ClassifyAsync(request, &queued_response,
+                         [&queued](grpc::Status s) { queued.set_value(s); });
+  Metrics::Model* metrics = server_->metrics().ForModel("gone");
+  ASSERT_TRUE(WaitFor([&] { return metrics->queue_depth->Value() == 1; }));
+
+  fs::remove_all(repository_ / "gone");
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  grpc::Status status = queued.get_future().get();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(queued_response.model(), "gone");
+  EXPECT_TRUE(WaitFor([&] { return States().count(Key("gone", 1)) == 0; }));
+  EXPECT_EQ(Health("gcnserve.v1.Classifier/gone"), HealthResponse::NOT_SERVING);
+  v1::ClassifyResponse response;
+  EXPECT_EQ(Classify("gone", &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(Classify("keep", &response).ok());
+}
+
+TEST_F(ModelLifecycleTest, TwoModelsBatchWithTheirOwnSettings) {
+  AddVersion("small", 1);
+  AddVersion("large", 1);
+  WriteConfig("small", R"({"max_batch_size": 2, "max_queue_delay_us": 2000000})");
+  WriteConfig("large", R"({"max_batch_size": 4, "max_queue_delay_us": 2000000,
+                          "instances": 2})");
+  Start();
+  v1::ListModelsResponse list;
+  ASSERT_TRUE(client_->ListModels(&list).ok());
+  std::map<std::string, int> max_batch;
+  for (const auto& m : list.models()) max_batch[m.name()] = m.max_batch_size();
+  EXPECT_EQ(max_batch["small"], 2);
+  EXPECT_EQ(max_batch["large"], 4);
+
+  const std::string image = SampleImage();
+  constexpr int kPerModel = 8;
+  std::vector<v1::ClassifyRequest> requests(2 * kPerModel);
+  std::vector<v1::ClassifyResponse> responses(2 * kPerModel);
+  std::atomic<int> done{0}, failed{0};
+  for (int i = 0; i < 2 * kPerModel; ++i) {
+    requests[i].set_model(i < kPerModel ? "small" : "large");
+    requests[i].set_image(image);
+    client_->ClassifyAsync(requests[i], &responses[i], [&](grpc::Status s) {
+      if (!s.ok()) ++failed;
+      ++done;
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return done == 2 * kPerModel; }));
+  EXPECT_EQ(failed, 0);
+  // Batches close only when full (the delay is 2 s): 2s and 4s exactly.
+  for (int i = 0; i < 2 * kPerModel; ++i) {
+    EXPECT_EQ(responses[i].timing().batch_size(), i < kPerModel ? 2 : 4)
+        << responses[i].model();
+  }
+}
+
+TEST_F(ModelLifecycleTest, BadConfigIsRefusedNamingFileAndKey) {
+  AddVersion("good", 1);
+  AddVersion("bad", 1);
+  WriteConfig("bad", R"({"max_batch_size": 4, "batch_sise": 8})");
+  Start();
+  auto states = States();
+  EXPECT_EQ(states.count(Key("bad", 1)), 0u);  // nothing loaded for it
+  EXPECT_EQ(states[Key("good", 1)], v1::READY);
+  EXPECT_EQ(Counter(server_->metrics(), "gcnserve_model_load_failures_total",
+                    {{"model", "bad"}}),
+            1);
+}
+
+TEST_F(ModelLifecycleTest, VersionPolicyServesTheListedVersions) {
+  AddVersion("model3", 1);
+  AddVersion("model3", 2);
+  AddVersion("model3", 3);
+  WriteConfig("model3", R"({"version_policy": {"versions": [1, 3]}})");
+  Start();
+  auto states = States();
+  EXPECT_EQ(states.size(), 2u);
+  EXPECT_EQ(states[Key("model3", 1)], v1::READY);
+  EXPECT_EQ(states[Key("model3", 3)], v1::READY);
+  v1::ClassifyRequest request;
+  request.set_image(SampleImage());
+  request.set_version(1);
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(client_->Classify(request, &response).ok());
+  EXPECT_EQ(response.version(), 1);
+  request.set_version(0);
+  ASSERT_TRUE(client_->Classify(request, &response).ok());
+  EXPECT_EQ(response.version(), 3);
+  request.set_version(2);
+  EXPECT_EQ(client_->Classify(request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ModelLifecycleTest, StreamAnswersEveryItemIncludingCorruptOnes) {
+  AddVersion("model3", 1);
+  Start();
+  auto stub = v1::Classifier::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = stub->ClassifyStream(&context);
+  constexpr int kItems = 1000;
+  const std::string image = SampleImage();
+  std::thread writer([&] {
+    for (int i = 0; i < kItems; ++i) {
+      v1::ClassifyRequest request;
+      request.set_request_id(std::to_string(i));
+      request.set_image(i % 100 == 7 ? image.substr(0, 40) : image);
+      request.set_graph(v1::NONE);
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  std::set<int> ids, failed;
+  v1::ClassifyResponse response;
+  while (stream->Read(&response)) {
+    int id = std::stoi(response.request_id());
+    EXPECT_TRUE(ids.insert(id).second) << "answered twice: " << id;
+    if (response.has_error()) {
+      EXPECT_EQ(response.error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+      failed.insert(id);
+    } else {
+      EXPECT_EQ(response.classes_size(), 5);
+    }
+  }
+  writer.join();
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kItems));
+  EXPECT_EQ(failed.size(), 10u);
+  for (int id : failed) EXPECT_EQ(id % 100, 7);
+}
+
+TEST_F(ModelLifecycleTest, CancelledStreamFreesItsQueueEntries) {
+  AddVersion("model3", 1);
+  WriteConfig("model3", R"({"max_queue_delay_us": 10000000})");
+  Start();
+  auto stub = v1::Classifier::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = stub->ClassifyStream(&context);
+  const std::string image = SampleImage();
+  for (int i = 0; i < 5; ++i) {
+    v1::ClassifyRequest request;
+    request.set_request_id(std::to_string(i));
+    request.set_image(image);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  Metrics::Model* metrics = server_->metrics().ForModel("model3");
+  ASSERT_TRUE(WaitFor([&] { return metrics->queue_depth->Value() == 5; }));
+  context.TryCancel();
+  EXPECT_TRUE(WaitFor([&] {
+    return Counter(server_->metrics(), "gcnserve_requests_total",
+                   {{"model", "model3"}, {"code", "CANCELLED"}}) == 5;
+  }));
+  EXPECT_TRUE(WaitFor([&] { return metrics->queue_depth->Value() == 0; }));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+}  // namespace
+}  // namespace gcnserve

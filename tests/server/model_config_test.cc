@@ -1,0 +1,72 @@
+#include "server/model_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace gcnserve {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ModelConfigTest, OverridesTheDefaults) {
+  ModelConfig defaults;
+  defaults.batching.max_batch_size = 8;
+  auto config = ModelConfig::Parse(
+      R"({"max_batch_size": 16, "max_queue_delay_us": 500, "max_queue_size": 9,
+          "instances": 2, "intra_op_threads": 1, "device": "cuda:1",
+          "version_policy": {"latest": 2}})",
+      "m/config.json", defaults);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->batching.max_batch_size, 16);
+  EXPECT_EQ(config->batching.max_queue_delay.count(), 500);
+  EXPECT_EQ(config->batching.max_queue_size, 9);
+  EXPECT_EQ(config->instances, 2);
+  EXPECT_EQ(config->intra_op_threads, 1);
+  EXPECT_EQ(config->device, "cuda:1");
+  EXPECT_EQ(config->Select({1, 2, 3}), (std::vector<int64_t>{3, 2}));
+}
+
+TEST(ModelConfigTest, EmptyObjectKeepsDefaults) {
+  ModelConfig defaults;
+  defaults.batching.max_batch_size = 5;
+  auto config = ModelConfig::Parse("{}", "m/config.json", defaults);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->batching.max_batch_size, 5);
+  EXPECT_EQ(config->Select({4, 9, 2}), (std::vector<int64_t>{9}));
+}
+
+TEST(ModelConfigTest, ListedVersions) {
+  auto config = ModelConfig::Parse(R"({"version_policy": {"versions": [1, 3]}})",
+                                   "m/config.json", {});
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->Select({1, 2, 3, 4}), (std::vector<int64_t>{3, 1}));
+}
+
+TEST(ModelConfigTest, RefusesNamingFileAndKey) {
+  struct Case {
+    const char* json;
+    const char* key;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"batch_size": 4})", "'batch_size'"},
+           {R"({"max_batch_size": 0})", "'max_batch_size'"},
+           {R"({"max_batch_size": "8"})", "'max_batch_size'"},
+           {R"({"max_queue_delay_us": -1})", "'max_queue_delay_us'"},
+           {R"({"instances": 0})", "'instances'"},
+           {R"({"device": "tpu"})", "'device'"},
+           {R"({"version_policy": {"newest": 1}})", "'version_policy'"},
+           {R"({"version_policy": {"versions": []}})", "'version_policy'"},
+           {R"({"version_policy": {"latest": 0}})", "'version_policy.latest'"},
+       }) {
+    auto config = ModelConfig::Parse(c.json, "repo/m/config.json", {});
+    ASSERT_FALSE(config.ok()) << c.json;
+    EXPECT_THAT(std::string(config.status().message()),
+                HasSubstr("repo/m/config.json"));
+    EXPECT_THAT(std::string(config.status().message()), HasSubstr(c.key));
+  }
+  EXPECT_FALSE(ModelConfig::Parse("[1]", "m/config.json", {}).ok());
+  EXPECT_FALSE(ModelConfig::Parse("{oops", "m/config.json", {}).ok());
+}
+
+}  // namespace
+}  // namespace gcnserve
