@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <vector>
 
@@ -17,6 +19,7 @@ using std::chrono::microseconds;
 // Records what the batcher did: each processed batch's task ids, and each
 // dropped task's status.
 struct Recorder {
+  std::mutex mu;  // batch threads record concurrently
   std::vector<std::vector<int>> batches;
   std::map<int, absl::StatusCode> failed;
 };
@@ -33,6 +36,7 @@ class BatcherTest : public ::testing::Test {
         [this](Batch batch, int /*instance*/) {
           std::vector<int> ids;
           for (auto& task : batch) ids.push_back(static_cast<int>(task->input[0]));
+          std::lock_guard<std::mutex> lock(recorder_.mu);
           recorder_.batches.push_back(ids);
         },
         &clock_);
@@ -41,7 +45,10 @@ class BatcherTest : public ::testing::Test {
   std::unique_ptr<BatchTask> Task(int id) {
     auto task = std::make_unique<BatchTask>();
     task->input = {static_cast<float>(id)};
-    task->fail = [this, id](absl::Status s) { recorder_.failed[id] = s.code(); };
+    task->fail = [this, id](absl::Status s) {
+      std::lock_guard<std::mutex> lock(recorder_.mu);
+      recorder_.failed[id] = s.code();
+    };
     return task;
   }
 
@@ -164,6 +171,21 @@ TEST_F(BatcherTest, StopWithDrainRunsEveryQueuedTaskOnTheThread) {
   EXPECT_EQ(processed, 6);
   EXPECT_TRUE(recorder_.failed.empty());
   EXPECT_EQ(Add(*batcher, Task(9)).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(BatcherTest, SeveralThreadsShareOneQueueAndLoseNothing) {
+  auto batcher = Make(4, 1000000, 1000);
+  batcher->Start(/*threads=*/3);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(Add(*batcher, Task(i)).ok());
+  batcher->Stop(/*drain=*/true);
+  std::vector<int> seen;
+  for (const auto& batch : recorder_.batches) {
+    EXPECT_LE(batch.size(), 4u);
+    seen.insert(seen.end(), batch.begin(), batch.end());
+  }
+  std::sort(seen.begin(), seen.end());
+  ASSERT_EQ(seen.size(), 200u);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(seen[i], i);
 }
 
 TEST_F(BatcherTest, StopWithoutDrainFailsQueuedTasksUnavailable) {
