@@ -175,3 +175,15 @@ def test_backbone_weights_come_from_another_models_checkpoint(tmp_path: Path) ->
         torch.testing.assert_close(model3.trunk.state_dict()[key], value)
     with pytest.raises(ValueError, match="no tensor that fits"):
         train.load_backbone(build_model(preset("tiny", "model1")), tmp_path / "resnet.pt")
+
+
+def test_cell_touches_garment_uses_the_cells_original_pixels() -> None:
+    images = np.zeros((1, 28, 28), dtype=np.uint8)
+    images[0, 0, 4] = 255  # x 4 in the original is x 9.1 in a 64-pixel input: cell column 1 (x 8..16)
+    touch = evaluate.cells_touching_garment(images, 64, 64, 8).reshape(8, 8)
+    # Column 1 of the original's 3.5-pixel cells spans x 3..6 (3.5..7 widened to whole pixels).
+    assert touch[0].tolist() == [False, True, False, False, False, False, False, False]
+    assert not touch[1:].any()
+    stats = evaluate.point_statistics(np.array([[[12.0, 4.0], [36.0, 36.0]]]), images, 64, 64, [8])
+    assert stats["model_cell_touches_garment"] == 0.5
+    assert stats["random_cell_touches_garment"] == pytest.approx(1 / 64)
