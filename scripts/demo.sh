@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's demo command: installs what is missing, builds, serves the
 # bundled model repository on loopback, lists the models, classifies the
-# bundled sample images, and stops the server (SIGTERM: it drains and exits).
+# bundled sample images, draws what the model looked at for each of them
+# (build/demo-overlays/*.png), and stops the server (SIGTERM: it drains and
+# exits).
 # usage: scripts/demo.sh [IMAGE...]   (default: model/samples/*.png)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,12 @@ echo "== models"
 "${gcnctl[@]}" models
 echo "== classify (file: top classes with probabilities)"
 "${gcnctl[@]}" classify --top-k 3 "${images[@]}"
+overlays=build/demo-overlays
+echo "== drawing what the model looked at: $overlays/*.png"
+"${gcnctl[@]}" classify --overlay "$overlays" --top-k 3 "${images[@]}" >/dev/null
+ls "$overlays" | head -n 3 | sed "s|^|  $overlays/|"
+echo "  ... (points: size = attention score, colour = feature level; lines:"
+echo "  each point's strongest edges; right: the adjacency as a heat map)"
 echo "== the graph behind the first prediction (interest points in image pixels)"
 "${gcnctl[@]}" classify --json --graph points "${images[0]}" |
   /usr/bin/python3 -c '

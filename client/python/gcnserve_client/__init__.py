@@ -1,0 +1,19 @@
+"""The Python client of gcnserve.
+
+    from gcnserve_client import ClassifierClient
+
+    with ClassifierClient("127.0.0.1:50051") as client:
+        response = client.classify_file("model/samples/00000_9_ankle_boot.png")
+        print(response.classes[0].label, response.classes[0].probability)
+
+The stubs are generated from proto/ by the build (build/client/python); put
+both client/python and build/client/python on PYTHONPATH.
+"""
+from gcnserve_client.client import (
+    ClassifierClient,
+    ClassifyError,
+    channel_target,
+)
+from gcnserve_client.stubs import gcnserve_pb2
+
+__all__ = ["ClassifierClient", "ClassifyError", "channel_target", "gcnserve_pb2"]

@@ -1,0 +1,73 @@
+#ifndef GCNSERVE_TESTS_CLIENT_RUNNING_SERVER_H_
+#define GCNSERVE_TESTS_CLIENT_RUNNING_SERVER_H_
+
+// The real server on loopback with the tiny test model
+// (tests/integration/make_test_models.sh), and a client of it, for the
+// client's tests.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "client/classifier_client.h"
+#include "server/server.h"
+
+namespace gcnserve {
+
+class RunningServer {
+ public:
+  static std::unique_ptr<RunningServer> Start() {
+    ServerOptions options;
+    options.grpc_address = "127.0.0.1:0";
+    options.metrics_address = "";
+    options.model_repository = GCNSERVE_TEST_REPOSITORY;
+    options.intra_op_threads = 1;
+    options.max_batch_size = 8;
+    options.max_queue_delay_us = 2000;
+    auto server = Server::Create(options);
+    EXPECT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) return nullptr;
+    auto running = std::unique_ptr<RunningServer>(new RunningServer);
+    running->server_ = *std::move(server);
+    ClientOptions client;
+    client.target =
+        "127.0.0.1:" + std::to_string(running->server_->grpc_port());
+    client.deadline_ms = 20000;
+    running->client_ = std::make_unique<ClassifierClient>(client);
+    return running;
+  }
+
+  ClassifierClient& client() { return *client_; }
+  Server& server() { return *server_; }
+
+  // The test samples (Fashion-MNIST PNGs named NNNNN_<class>_<label>.png).
+  static std::vector<std::filesystem::path> Samples() {
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(GCNSERVE_TEST_SAMPLES)) {
+      if (entry.path().extension() == ".png") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+  static std::string Read(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    return bytes.str();
+  }
+
+ private:
+  RunningServer() = default;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<ClassifierClient> client_;
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_TESTS_CLIENT_RUNNING_SERVER_H_
