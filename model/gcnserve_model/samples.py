@@ -5,7 +5,11 @@
 Files are named <test index>_<label index>_<label>.png, e.g.
 00000_9_ankle_boot.png. By default the images spread evenly over the classes
 (the first ones of each class in test-set order, 3 per class for 30);
---first takes the first N of the test set instead.
+--first takes the first N of the test set instead. --by-class writes
+OUT/<label index>/<name>.png, the layout `gcnctl eval` reads; with --count 0
+it writes the whole test set, for comparing served with offline accuracy:
+
+    PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.samples --out /tmp/test --by-class --count 0
 """
 from __future__ import annotations
 
@@ -46,12 +50,16 @@ def sample_name(index: int, label: int) -> str:
     return f"{index:05d}_{label}_{sanitize(FASHION_MNIST_LABELS[label])}.png"
 
 
-def write_samples(out: Path, count: int = 30, spread: bool = True, root: Path = FASHION_MNIST_DIR) -> List[Path]:
+def write_samples(out: Path, count: int = 30, spread: bool = True, root: Path = FASHION_MNIST_DIR,
+                  by_class: bool = False) -> List[Path]:
+    """Writes `count` test images (0: all of them) into `out`, or into
+    `out/<label index>/` with `by_class`."""
     images, labels = load_split("test", root)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
-    for i in pick_indices(labels, count, spread):
-        path = out / sample_name(i, int(labels[i]))
+    for i in pick_indices(labels, count or len(labels), spread):
+        folder = out / str(int(labels[i])) if by_class else out
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / sample_name(i, int(labels[i]))
         if not cv2.imwrite(str(path), images[i]):
             raise OSError(f"could not write {path}")
         written.append(path)
@@ -61,13 +69,16 @@ def write_samples(out: Path, count: int = 30, spread: bool = True, root: Path = 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Write Fashion-MNIST test images as PNG files.")
     parser.add_argument("--out", required=True, type=Path, help="folder to write into")
-    parser.add_argument("--count", type=int, default=30, help="number of images (default: 30)")
+    parser.add_argument("--count", type=int, default=30, help="number of images (default: 30; 0: the whole test set)")
     parser.add_argument("--first", action="store_true", help="the first N test images, not a spread over classes")
+    parser.add_argument("--by-class", action="store_true",
+                        help="write OUT/<label index>/*.png, the layout gcnctl eval reads")
     parser.add_argument("--dataset-dir", type=Path, default=FASHION_MNIST_DIR, help="folder of the IDX files")
     args = parser.parse_args(argv)
-    if args.count < 1:
-        parser.error("--count must be at least 1")
-    written = write_samples(args.out, args.count, spread=not args.first, root=args.dataset_dir)
+    if args.count < 0:
+        parser.error("--count must be 0 (all) or more")
+    written = write_samples(args.out, args.count, spread=not args.first, root=args.dataset_dir,
+                            by_class=args.by_class)
     print(f"wrote {len(written)} images to {args.out}")
     return 0
 

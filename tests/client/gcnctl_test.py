@@ -8,15 +8,16 @@ import argparse
 import csv
 import io
 import json
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from gcnserve_process import Server  # noqa: E402
 
 FAILURES = []
 
@@ -25,22 +26,6 @@ def check(condition: bool, what: str) -> None:
     print(("ok    " if condition else "FAIL  ") + what)
     if not condition:
         FAILURES.append(what)
-
-
-def start_server(server: str, repository: Path):
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [server, "--model-repository", str(repository), "--grpc-address", "127.0.0.1:0",
-         "--metrics-address", "", "--intra-op-threads", "1"], stderr=log)
-    for _ in range(600):
-        match = re.search(r" on port (\d+),", Path(log.name).read_text())
-        if match:
-            return proc, int(match.group(1))
-        if proc.poll() is not None:
-            sys.exit("server exited: " + Path(log.name).read_text())
-        time.sleep(0.1)
-    proc.kill()
-    sys.exit("server did not start")
 
 
 def main() -> int:
@@ -52,8 +37,8 @@ def main() -> int:
     samples = sorted((args.data / "samples").glob("*.png"))
     assert samples, f"no samples in {args.data}/samples"
 
-    proc, port = start_server(args.server, args.data / "repository")
-    target = f"127.0.0.1:{port}"
+    server = Server(args.server, str(args.data / "repository")).wait_started()
+    target = server.target
 
     def gcnctl(*argv, target=target):
         return subprocess.run([args.client, "--target", target, *map(str, argv)],
@@ -152,8 +137,7 @@ def main() -> int:
             run = gcnctl("classify", tmp / "nonexistent.png")
             check(run.returncode == 1, "a failed classify exits 1")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
     print(f"{len(FAILURES)} failed" if FAILURES else "PASS")
     return 1 if FAILURES else 0
 

@@ -7,11 +7,9 @@ a colour image to shrink (INTER_AREA) and one to enlarge (INTER_LINEAR).
 """
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -19,6 +17,9 @@ import numpy as np
 import torch
 
 from gcnserve_model.preprocess import preprocess
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from gcnserve_process import Server  # noqa: E402
 
 TOLERANCE = 1e-4
 
@@ -42,23 +43,6 @@ def make_images(samples: Path, out: Path) -> list:
     return made
 
 
-def start_server(server: str, repository: Path):
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [server, "--model-repository", str(repository), "--grpc-address", "127.0.0.1:0",
-         "--metrics-address", "", "--intra-op-threads", "1"],
-        stderr=log)
-    for _ in range(600):
-        match = re.search(r" on port (\d+),", Path(log.name).read_text())
-        if match:
-            return proc, int(match.group(1)), log.name
-        if proc.poll() is not None:
-            sys.exit("server exited: " + Path(log.name).read_text())
-        time.sleep(0.1)
-    proc.kill()
-    sys.exit("server did not start")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", required=True)
@@ -75,16 +59,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         images = make_images(args.data / "samples", Path(tmp))
-        proc, port, log = start_server(args.server, repository)
+        server = Server(args.server, str(repository)).wait_started()
         try:
             result = subprocess.run(
-                [args.client, "--target", f"127.0.0.1:{port}", "classify", "--json",
+                [args.client, "--target", server.target, "classify", "--json",
                  "--top-k", str(len(meta["labels"])), "--graph", "points"]
                 + [str(p) for p in images],
                 capture_output=True, text=True, timeout=120)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            server.stop()
         if result.returncode != 0:
             print(result.stdout, result.stderr)
             return 1

@@ -33,3 +33,12 @@ def test_write_samples(tmp_path: Path) -> None:
     first = tmp_path / "00000_9_ankle_boot.png"
     assert first in written
     np.testing.assert_array_equal(cv2.imread(str(first), cv2.IMREAD_UNCHANGED), images[0])
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
+def test_by_class_writes_the_eval_layout(tmp_path: Path) -> None:
+    written = write_samples(tmp_path, 20, by_class=True)
+    assert len(written) == 20
+    for path in written:
+        assert path.parent.name == path.name.split("_")[1]  # folder = label index
+    assert sorted(p.name for p in tmp_path.iterdir()) == [str(c) for c in range(10)]

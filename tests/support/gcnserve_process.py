@@ -1,5 +1,6 @@
-"""Starts the real gcnserve binary on free loopback ports, for the tests of
-tests/deploy, and reads its /metrics. Standard library only."""
+"""Starts the real gcnserve binary on free loopback ports and reads its
+/metrics: the one way the Python-driven tests (tests/integration,
+tests/client, tests/deploy) run a server. Standard library only."""
 
 import os
 import re
