@@ -8,7 +8,8 @@ with `logits` and, for the graph models, the graph it used (`points`,
 
 Shared parts: the trunks (backbones.py), the attention heads (attention.py),
 top-k node selection, adjacency, normalisation and the GCN (graph.py), and
-`GraphHead` below (normalised adjacency -> three GCN layers -> mean -> MLP).
+`_SingleMapGraphModel` below, the whole of Model2 and Model3 but for their
+attention head and adjacency.
 """
 from typing import Dict, List, Optional
 
@@ -43,12 +44,13 @@ def _check_architecture(config: ModelConfig, architecture: str, cls: str) -> Non
         raise ValueError(f"{cls} cannot be built from architecture {config.architecture!r}")
 
 
-class Model3(nn.Module):
-    """The report's Model3.
-
-    trunk (stride 8) -> residual attention -> top-k cells as nodes (features
-    times score) -> inverse-Euclidean adjacency of the cell centres ->
-    D^-1/2 (A + I) D^-1/2 -> three GCN layers -> mean over nodes -> MLP.
+class _SingleMapGraphModel(nn.Module):
+    """What Model2 and Model3 share: a ResNet trunk (stride 8) -> an
+    attention head giving one score per cell -> top-k cells as nodes
+    (features times score) -> an adjacency -> D^-1/2 (A + I) D^-1/2 -> three
+    GCN layers -> mean over nodes -> MLP. They differ in the attention head
+    and in the adjacency: inverse-Euclidean distance between the cell centres
+    (`euclidean`) or the similarity of the node features.
 
     forward(x [N, C, H, W]) returns:
       logits [N, classes]; points [N, K, 2] (x, y in input pixels);
@@ -56,84 +58,66 @@ class Model3(nn.Module):
       adjacency [N, K, K], the normalized matrix the GCN used.
     """
 
-    # The dataclass is for Python callers (export); TorchScript skips it.
     __jit_ignored_attributes__ = ["config"]
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, trunk: ResNetTrunk, attention: nn.Module,
+                 euclidean: bool) -> None:
         super().__init__()
+        self.config = config
+        self.trunk = trunk
+        self.attention = attention
+        self.gcn = GCN(trunk.out_channels, config.gcn_dim, num_layers=3)
+        self.head = classifier_head(config.gcn_dim, config.hidden, config.num_classes)
+        self.channels: int = config.channels
+        self.num_points: int = config.num_points
+        self.cell: float = float(trunk.stride)
+        self.nms: int = config.nms
+        self.euclidean: bool = euclidean
+
+    def forward(self, x: Tensor) -> Dict[str, Tensor]:
+        _check_input(x, self.channels)
+        features = self.trunk(x)
+        scores = self.attention(features)
+        demoted = _demoted_by_nms(scores, features.size(2), features.size(3), self.nms)
+        nodes, point_scores, points = top_k_nodes(features, scores, self.num_points, x.size(2), x.size(3), demoted)
+        if self.euclidean:
+            adjacency = normalize_adjacency(euclidean_adjacency(points, self.cell))
+        else:
+            adjacency = normalize_adjacency(similarity_adjacency(nodes))
+        embedded = self.gcn(nodes, adjacency)
+        logits = self.head(embedded.mean(dim=1))
+        return {
+            "logits": logits,
+            "points": points,
+            "point_scores": point_scores,
+            "point_levels": torch.zeros_like(point_scores, dtype=torch.long),
+            "adjacency": adjacency,
+        }
+
+
+class Model3(_SingleMapGraphModel):
+    """The report's Model3: residual-block attention and inverse-Euclidean
+    adjacency of the cell centres (see _SingleMapGraphModel)."""
+
+    def __init__(self, config: ModelConfig) -> None:
         _check_architecture(config, "model3", "Model3")
-        self.config = config
-        self.trunk = ResNetTrunk(config.channels, config.width, config.blocks_per_stage)
-        self.attention = ResidualAttention(self.trunk.out_channels)
-        self.gcn = GCN(self.trunk.out_channels, config.gcn_dim, num_layers=3)
-        self.head = classifier_head(config.gcn_dim, config.hidden, config.num_classes)
-        self.channels: int = config.channels
-        self.num_points: int = config.num_points
-        self.cell: float = float(self.trunk.stride)
-        self.nms: int = config.nms
-
-    def forward(self, x: Tensor) -> Dict[str, Tensor]:
-        _check_input(x, self.channels)
-        features = self.trunk(x)
-        scores = self.attention(features)
-        demoted = _demoted_by_nms(scores, features.size(2), features.size(3), self.nms)
-        nodes, point_scores, points = top_k_nodes(features, scores, self.num_points, x.size(2), x.size(3), demoted)
-        adjacency = normalize_adjacency(euclidean_adjacency(points, self.cell))
-        embedded = self.gcn(nodes, adjacency)
-        logits = self.head(embedded.mean(dim=1))
-        return {
-            "logits": logits,
-            "points": points,
-            "point_scores": point_scores,
-            "point_levels": torch.zeros_like(point_scores, dtype=torch.long),
-            "adjacency": adjacency,
-        }
+        trunk = ResNetTrunk(config.channels, config.width, config.blocks_per_stage)
+        super().__init__(config, trunk, ResidualAttention(trunk.out_channels), euclidean=True)
 
 
-class Model2(nn.Module):
-    """The report's Model2.
-
-    ResNet trunk up to the intermediate map the attention reads (stride 8;
-    the report used ResNet-50's layer2, 512 channels; later layers would not
-    feed the graph, so they are not built) -> DELF-style 1x1-convolution
-    attention -> top-k cells as nodes (features times score) -> similarity
-    adjacency (cosine through a ReLU, graph.similarity_adjacency) ->
-    D^-1/2 (A + I) D^-1/2 -> three GCN layers -> mean over nodes -> MLP.
-
-    forward returns the same keys as Model3's; point_levels are all 0.
-    """
-
-    __jit_ignored_attributes__ = ["config"]
+class Model2(_SingleMapGraphModel):
+    """The report's Model2: DELF-style 1x1-convolution attention on the
+    intermediate map (stride 8; the report used ResNet-50's layer2, 512
+    channels; later layers would not feed the graph, so they are not built)
+    and similarity adjacency (cosine through a ReLU,
+    graph.similarity_adjacency); see _SingleMapGraphModel."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
         _check_architecture(config, "model2", "Model2")
-        self.config = config
-        self.trunk = ResNetTrunk(config.channels, config.width, config.blocks_per_stage)
-        channels = self.trunk.out_channels
-        self.attention = DELFAttention(channels, config.attention_dim or channels)
-        self.gcn = GCN(channels, config.gcn_dim, num_layers=3)
-        self.head = classifier_head(config.gcn_dim, config.hidden, config.num_classes)
-        self.channels: int = config.channels
-        self.num_points: int = config.num_points
-        self.nms: int = config.nms
-
-    def forward(self, x: Tensor) -> Dict[str, Tensor]:
-        _check_input(x, self.channels)
-        features = self.trunk(x)
-        scores = self.attention(features)
-        demoted = _demoted_by_nms(scores, features.size(2), features.size(3), self.nms)
-        nodes, point_scores, points = top_k_nodes(features, scores, self.num_points, x.size(2), x.size(3), demoted)
-        adjacency = normalize_adjacency(similarity_adjacency(nodes))
-        embedded = self.gcn(nodes, adjacency)
-        logits = self.head(embedded.mean(dim=1))
-        return {
-            "logits": logits,
-            "points": points,
-            "point_scores": point_scores,
-            "point_levels": torch.zeros_like(point_scores, dtype=torch.long),
-            "adjacency": adjacency,
-        }
+        trunk = ResNetTrunk(config.channels, config.width, config.blocks_per_stage)
+        channels = trunk.out_channels
+        super().__init__(config, trunk, DELFAttention(channels, config.attention_dim or channels),
+                         euclidean=False)
 
 
 class Model1(nn.Module):
