@@ -15,6 +15,9 @@
 namespace gcnserve {
 namespace {
 
+// The default model when none is configured and it is served.
+constexpr char kPreferredDefault[] = "model3";
+
 int64_t FileStamp(const std::string& path) {
   std::error_code error;
   auto time = std::filesystem::last_write_time(path, error);
@@ -197,13 +200,8 @@ void ModelManager::UnloadLocked(const std::string& name, int64_t version) {
 }
 
 void ModelManager::ReportHealthLocked(const std::string& name) {
-  bool serving = false;
   auto it = models_.find(name);
-  if (it != models_.end()) {
-    for (const auto& [version, entry] : it->second) {
-      serving = serving || entry.state == v1::READY;
-    }
-  }
+  bool serving = it != models_.end() && HasReady(it->second);
   auto [known, inserted] = serving_.emplace(name, serving);
   if (inserted || known->second != serving) {
     known->second = serving;
@@ -213,12 +211,21 @@ void ModelManager::ReportHealthLocked(const std::string& name) {
 
 std::string ModelManager::DefaultModelLocked() const {
   if (!options_.default_model.empty()) return options_.default_model;
+  auto preferred = models_.find(kPreferredDefault);
+  if (preferred != models_.end() && HasReady(preferred->second)) {
+    return kPreferredDefault;
+  }
   for (const auto& [name, versions] : models_) {
-    for (const auto& [version, entry] : versions) {
-      if (entry.state == v1::READY) return name;
-    }
+    if (HasReady(versions)) return name;
   }
   return "";
+}
+
+bool ModelManager::HasReady(const std::map<int64_t, Version>& versions) {
+  for (const auto& [version, entry] : versions) {
+    if (entry.state == v1::READY) return true;
+  }
+  return false;
 }
 
 std::string ModelManager::DefaultModel() const {
@@ -229,9 +236,7 @@ std::string ModelManager::DefaultModel() const {
 bool ModelManager::AnyReady() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, versions] : models_) {
-    for (const auto& [version, entry] : versions) {
-      if (entry.state == v1::READY) return true;
-    }
+    if (HasReady(versions)) return true;
   }
   return false;
 }

@@ -52,7 +52,9 @@ class ModelManager {
     std::string repository;
     ModelConfig defaults;            // overridden by each config.json
     int64_t max_image_pixels = 50'000'000;
-    std::string default_model;       // empty: the first ready model by name
+    // Empty: "model3" (the report's model, the bundled default) while it is
+    // ready, else the first ready model by name.
+    std::string default_model;
   };
   // Told whenever a model starts or stops having a ready version.
   using HealthCallback = std::function<void(const std::string& model, bool serving)>;
@@ -114,6 +116,7 @@ class ModelManager {
   void ReportHealthLocked(const std::string& name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string DefaultModelLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static bool HasReady(const std::map<int64_t, Version>& versions);
 
   const Options options_;
   const ModelLoader loader_;

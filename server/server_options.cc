@@ -104,8 +104,8 @@ const std::vector<Flag>& Flags() {
              return v.empty() ? Bad("model-repository", v, "a folder") : absl::OkStatus();
            }),
       Text("default-model",
-           "model for requests that name none; empty: the only model, else the "
-           "first by name",
+           "model for requests that name none; empty: model3 (the report's "
+           "model) when it is served, else the first model by name",
            &ServerOptions::default_model, nullptr),
       Integer("max-batch-size",
               "largest batch the batcher forms (every size up to it is warmed up)",

@@ -18,7 +18,7 @@ struct ServerOptions {
   std::string grpc_address = "0.0.0.0:50051";  // host:port
   std::string metrics_address = "0.0.0.0:9464";  // host:port; empty = off
   std::string model_repository;  // default: the bundled repository
-  std::string default_model;     // empty: the only model, else the first by name
+  std::string default_model;     // empty: model3 if served, else the first by name
   int max_batch_size = 8;
   int64_t max_queue_delay_us = 2000;
   int max_queue_size = 256;

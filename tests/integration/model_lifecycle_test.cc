@@ -313,6 +313,20 @@ TEST_F(ModelLifecycleTest, VersionPolicyServesTheListedVersions) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(ModelLifecycleTest, Model3IsTheDefaultWhenServedElseTheFirstByName) {
+  AddVersion("alpha", 1);
+  AddVersion("model3", 1);
+  Start();
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(Classify("", &response).ok());
+  EXPECT_EQ(response.model(), "model3");
+  fs::remove_all(repository_ / "model3");
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  ASSERT_TRUE(WaitFor([&] { return States().count(Key("model3", 1)) == 0; }));
+  ASSERT_TRUE(Classify("", &response).ok());
+  EXPECT_EQ(response.model(), "alpha");
+}
+
 TEST_F(ModelLifecycleTest, StreamAnswersEveryItemIncludingCorruptOnes) {
   AddVersion("model3", 1);
   Start();
