@@ -152,7 +152,8 @@ absl::StatusOr<PreprocessedImage> ImagePreprocessor::Process(
         header->format, " header says the image is ", header->width, "x",
         header->height, "; both sides must be at least 1"));
   }
-  if (header->width * header->height > max_pixels_) {
+  // Divided, not multiplied: a header may claim sides near 2^32.
+  if (header->width > max_pixels_ / header->height) {
     return absl::InvalidArgumentError(absl::StrCat(
         "image is ", header->width, "x", header->height, ", more than the ",
         max_pixels_, " pixels allowed"));

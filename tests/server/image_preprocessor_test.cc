@@ -7,6 +7,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -190,6 +191,40 @@ TEST(ImagePreprocessorTest, TooManyPixelsAreRefusedFromTheHeaderAlone) {
   EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(image.status().message()),
             "image is 40000x40000, more than the 50000000 pixels allowed");
+}
+
+TEST(ImagePreprocessorTest, HugeClaimedSidesDoNotOverflow) {
+  std::string bytes = Encode(Colour(), ".png").substr(0, 33);
+  for (size_t at : {16, 20}) {
+    for (int i = 0; i < 4; ++i) bytes[at + i] = '\xff';  // 4294967295
+  }
+  ImagePreprocessor preprocessor(GraySpec(), 50'000'000);
+  auto image = preprocessor.Process(bytes);
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(image.status().message()),
+              HasSubstr("image is 4294967295x4294967295, more than"));
+}
+
+TEST(ImagePreprocessorTest, MutatedImagesGiveOkOrInvalidArgumentNeverACrash) {
+  std::mt19937 random(7);  // fixed: the same mutations every run
+  ImagePreprocessor preprocessor(GraySpec(), 1'000'000);
+  for (const char* ext : {".png", ".jpg", ".bmp", ".webp", ".tiff", ".ppm"}) {
+    const std::string original = Encode(Colour(), ext);
+    for (int round = 0; round < 200; ++round) {
+      std::string bytes = original;
+      int flips = 1 + static_cast<int>(random() % 8);
+      for (int f = 0; f < flips; ++f) {
+        bytes[random() % bytes.size()] = static_cast<char>(random());
+      }
+      if (round % 3 == 0) bytes.resize(random() % bytes.size());
+      auto image = preprocessor.Process(bytes);
+      if (!image.ok()) {
+        EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument) << ext;
+      } else {
+        EXPECT_EQ(image->chw.size(), 32u * 32u) << ext;
+      }
+    }
+  }
 }
 
 TEST(ImagePreprocessorTest, PixelLimitAppliesToRealImages) {
