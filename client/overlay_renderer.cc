@@ -348,14 +348,14 @@ absl::StatusOr<OverlayPicture> OverlayRenderer::Render(
   width = std::max(width, 420);
 
   std::vector<TextItem> text;
-  std::string classes = "Top classes:";
+  // One item per class, so that a narrow picture wraps between them.
+  text.push_back({"Top classes:"});
   for (int i = 0; i < std::min(options_.top_classes, response.classes_size());
        ++i) {
     const auto& c = response.classes(i);
-    classes += "  " + std::to_string(i + 1) + ". " + c.label() + " " +
-               Percent(c.probability());
+    text.push_back({" " + std::to_string(i + 1) + ". " + c.label() + " " +
+                    Percent(c.probability())});
   }
-  text.push_back({classes});
   if (response.points_size() > 0) {
     std::set<int> levels;
     for (const auto& p : response.points()) levels.insert(p.level());
@@ -373,10 +373,8 @@ absl::StatusOr<OverlayPicture> OverlayRenderer::Render(
                       -1, true});
     }
   } else {
-    text.push_back(
-        {"No interest points in the response (ask for --graph "
-         "points or full).",
-         -1, true});
+    text.push_back({"No interest points in the response:", -1, true});
+    text.push_back({"the model has no graph, or --graph none was asked."});
   }
   if (k > 0) {
     text.push_back({"Right: the adjacency the graph convolutions used, " +
