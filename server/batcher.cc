@@ -15,7 +15,6 @@ Batcher::Batcher(const Options& options, Processor processor, Clock* clock,
 Batcher::~Batcher() { Stop(/*drain=*/true); }
 
 absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
-  int depth;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("server is shutting down");
@@ -26,10 +25,9 @@ absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     }
     task->enqueue_time = clock_->Now();
     queue_.push_back(std::move(task));
-    depth = static_cast<int>(queue_.size());
+    ReportDepthLocked();
   }
   cv_.notify_one();
-  if (on_depth_) on_depth_(depth);
   return absl::OkStatus();
 }
 
@@ -91,6 +89,11 @@ void Batcher::ExpireLocked(Clock::TimePoint now, Dropped& dropped) {
 
 void Batcher::Wake() { cv_.notify_all(); }
 
+void Batcher::ReportDepthLocked() {
+  // Under the lock, so that reports arrive in the order of the changes.
+  if (on_depth_) on_depth_(static_cast<int>(queue_.size()));
+}
+
 int Batcher::Step(std::unique_lock<std::mutex>& lock, int instance) {
   Clock::TimePoint now = clock_->Now();
   Dropped dropped;
@@ -98,9 +101,8 @@ int Batcher::Step(std::unique_lock<std::mutex>& lock, int instance) {
   Batch batch;
   if (DueTimeLocked() <= now) batch = TakeBatchLocked(now, dropped);
   if (dropped.empty() && batch.empty()) return 0;
-  int depth = static_cast<int>(queue_.size());
+  ReportDepthLocked();
   lock.unlock();
-  if (on_depth_) on_depth_(depth);
   for (auto& [task, status] : dropped) task->fail(status);
   int taken = static_cast<int>(batch.size() + dropped.size());
   if (!batch.empty()) processor_(std::move(batch), instance);
@@ -155,6 +157,7 @@ void Batcher::Stop(bool drain) {
         refused.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      ReportDepthLocked();
     }
   }
   cv_.notify_all();

@@ -74,7 +74,9 @@ class Batcher {
   // must complete or fail every task in it.
   using Processor = std::function<void(Batch, int instance)>;
 
-  // Told the queue's length after every change, outside the lock.
+  // Told the queue's length after every change, under the batcher's lock
+  // (so that reports keep the order of the changes): it must be quick and
+  // must not call the batcher.
   using DepthListener = std::function<void(int depth)>;
 
   Batcher(const Options& options, Processor processor, Clock* clock,
@@ -125,6 +127,7 @@ class Batcher {
   // Fails expired tasks and runs the front batch if it is due, with `lock`
   // released meanwhile; returns the number of tasks taken off the queue.
   int Step(std::unique_lock<std::mutex>& lock, int instance);
+  void ReportDepthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop(int instance);
 
   const Options options_;

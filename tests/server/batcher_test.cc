@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <thread>
 #include <mutex>
 #include <memory>
 #include <vector>
@@ -186,6 +188,33 @@ TEST_F(BatcherTest, SeveralThreadsShareOneQueueAndLoseNothing) {
   std::sort(seen.begin(), seen.end());
   ASSERT_EQ(seen.size(), 200u);
   for (int i = 0; i < 200; ++i) EXPECT_EQ(seen[i], i);
+}
+
+TEST_F(BatcherTest, DepthReportsKeepTheOrderOfTheChanges) {
+  Batcher::Options options;
+  options.max_batch_size = 4;
+  options.max_queue_delay = microseconds(1000000);
+  options.max_queue_size = 1000;
+  std::atomic<int> last_report{-1};
+  Batcher batcher(
+      options, [](Batch, int) {}, &clock_,
+      [&last_report](int depth) { last_report = depth; });
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 4; ++t) {
+    producers.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto task = Task(t * 100 + i);
+        ASSERT_TRUE(batcher.Enqueue(task).ok());
+      }
+    });
+  }
+  for (auto& producer : producers) producer.join();
+  // The last report is the true depth, whatever the interleaving.
+  EXPECT_EQ(last_report, 200);
+  EXPECT_EQ(batcher.RunOnce(), 4);
+  EXPECT_EQ(last_report, 196);
+  batcher.Stop(/*drain=*/false);
+  EXPECT_EQ(last_report, 0);
 }
 
 TEST_F(BatcherTest, StopWithoutDrainFailsQueuedTasksUnavailable) {
