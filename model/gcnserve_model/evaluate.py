@@ -28,7 +28,9 @@ the point's cell covers is a garment pixel, for the model's points and for
 random cells (a point just off the silhouette counts here, not above).
 All shares are averaged over images. For Model1 the cell baselines are
 taken per map (the strides of its point levels) and weighted by the points
-each map gives; "per_level" splits every figure by map.
+each map gives; "per_level" splits every figure by map. "repeated_share" is
+the share of points that lie inside the cell of a point taken from a
+coarser map (the same place seen twice; what Model1's `dedup` removes).
 """
 from __future__ import annotations
 
@@ -52,16 +54,23 @@ from .models import build_model
 THRESHOLD = 0.1 * 255
 
 
-def load_for_evaluation(checkpoint: Optional[Path], model_file: Optional[Path]):
-    """(model, ModelConfig) from train.py's checkpoint or an exported model.pt."""
+def load_for_evaluation(checkpoint: Optional[Path], model_file: Optional[Path],
+                        options: Optional[Dict[str, Any]] = None):
+    """(model, ModelConfig) from train.py's checkpoint or an exported model.pt.
+
+    `options` (checkpoints only) changes config fields that add no weights,
+    `nms` and `dedup`, to measure them on a model trained without them."""
     if checkpoint is not None:
         state = torch.load(str(checkpoint), map_location="cpu")
         if "config" not in state:
             raise ValueError(f"{checkpoint} carries no config; pass the exported model.pt with --model")
-        config = ModelConfig.from_dict(state["config"])
+        config = ModelConfig.from_dict(state["config"]).replace(**(options or {}))
         model = build_model(config)
         model.load_state_dict(state["state_dict"])
         return model.eval(), config
+    if options:
+        raise ValueError(f"{', '.join(sorted(options))} can only be changed for a --checkpoint: "
+                         "an exported model.pt has its options built in")
     extra = {METADATA_FILE: ""}
     model = torch.jit.load(str(model_file), map_location="cpu", _extra_files=extra)
     meta = json.loads(extra[METADATA_FILE])
@@ -109,6 +118,17 @@ def grid_centres(in_w: int, in_h: int, map_w: int, map_h: int) -> np.ndarray:
     return np.stack([(cols.ravel() + 0.5) * in_w / map_w, (rows.ravel() + 0.5) * in_h / map_h], axis=-1)
 
 
+def repeated_points(points: np.ndarray, levels: np.ndarray, strides: Sequence[int]) -> np.ndarray:
+    """Bool [N, K]: whether each point (input pixels) lies inside the cell
+    of another point that comes from a coarser map (a larger stride)."""
+    stride = np.asarray(strides, dtype=np.float64)[levels]  # [N, K]
+    coarse = stride[:, None, :]  # j's cell size, against every i
+    same_col = np.floor(points[:, :, None, 0] / coarse) == np.floor(points[:, None, :, 0] / coarse)
+    same_row = np.floor(points[:, :, None, 1] / coarse) == np.floor(points[:, None, :, 1] / coarse)
+    coarser = stride[:, None, :] > stride[:, :, None]
+    return (same_col & same_row & coarser).any(axis=2)
+
+
 def point_statistics(points: np.ndarray, images: np.ndarray, in_w: int, in_h: int,
                      strides: Sequence[int], levels: Optional[np.ndarray] = None,
                      threshold: float = THRESHOLD) -> Dict[str, Any]:
@@ -119,6 +139,8 @@ def point_statistics(points: np.ndarray, images: np.ndarray, in_w: int, in_h: in
     if levels is None:
         levels = np.zeros((n, k), dtype=np.int64)
     on = points_on_garment(points, images, in_w, in_h, threshold)
+    repeated = np.concatenate([repeated_points(points[i:i + 500], levels[i:i + 500], strides)
+                               for i in range(0, n, 500)]) if n else np.zeros((0, k), dtype=bool)
     per_level = []
     random_cells = np.zeros(n)
     best = np.zeros(n)
@@ -153,6 +175,7 @@ def point_statistics(points: np.ndarray, images: np.ndarray, in_w: int, in_h: in
         "random_cells_share": float((random_cells / k).mean()),
         "best_possible_share": float((best / k).mean()),
         "model_cell_touches_garment": float(touching.mean()),
+        "repeated_share": float(repeated.mean()),
         "random_cell_touches_garment": float((random_touching / k).mean()),
         "per_level": per_level,
     }
@@ -220,14 +243,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="cell size in input pixels of the map each point level comes from, for the "
                         "random-cell baseline (default: the checkpoint's config; with --model: 2 4 8 "
                         "for model1, else 8, the presets' values)")
+    p.add_argument("--nms", type=int, help="with --checkpoint: non-maximum suppression window to use instead "
+                                            "of the trained one (0 = off)")
+    p.add_argument("--dedup", choices=("on", "off"),
+                   help="with --checkpoint: model1's de-duplication across maps, instead of the trained setting")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, help="JSON file to write (default: stdout only)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
-    model, config = load_for_evaluation(args.checkpoint, args.model)
+    options: Dict[str, Any] = {}
+    if args.nms is not None:
+        options["nms"] = args.nms
+    if args.dedup is not None:
+        options["dedup"] = args.dedup == "on"
+    model, config = load_for_evaluation(args.checkpoint, args.model, options)
     result = evaluate(model, config, args.split, args.limit, args.threshold, args.strides)
     result["source"] = str(args.checkpoint or args.model)
+    result["options"] = {"nms": config.nms, "dedup": config.dedup}
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +269,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "points_on_garment" in result:
         summary.update({k: result["points_on_garment"][k] for k in
                         ("model_share", "uniform_random_share", "random_cells_share", "best_possible_share",
-                         "model_cell_touches_garment", "random_cell_touches_garment")})
+                         "model_cell_touches_garment", "random_cell_touches_garment", "repeated_share")})
     print(json.dumps(summary))
     return 0
 

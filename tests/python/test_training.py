@@ -120,6 +120,19 @@ def test_points_on_garment_maps_input_pixels_to_the_original_image() -> None:
     assert 0 <= stats["random_cells_share"] <= 1 and stats["best_possible_share"] <= 1
 
 
+
+def test_repeated_points_are_those_inside_a_coarser_maps_cell() -> None:
+    # Level 0 has stride 2, level 1 stride 8. (9, 9) lies in the stride-8
+    # cell of (12, 12); (17, 1) does not; the stride-8 point itself is not
+    # repeated, nor is a point of the same map in the same cell.
+    points = np.array([[[12.0, 12.0], [9.0, 9.0], [17.0, 1.0], [13.0, 13.0]]])
+    levels = np.array([[1, 0, 0, 1]])
+    assert evaluate.repeated_points(points, levels, [2, 8]).tolist() == [[False, True, False, False]]
+    images = np.zeros((1, 28, 28), dtype=np.uint8)
+    stats = evaluate.point_statistics(points, images, 64, 64, [2, 8], levels)
+    assert stats["repeated_share"] == 0.25
+    assert evaluate.point_statistics(points[:, :2], images, 64, 64, [8])["repeated_share"] == 0.0
+
 def test_grid_centres_are_row_major_cell_centres() -> None:
     centres = evaluate.grid_centres(64, 32, 4, 2)
     assert centres.shape == (8, 2)
@@ -161,6 +174,30 @@ def test_evaluate_cli_on_a_checkpoint_and_on_an_export(tmp_path: Path, capsys) -
     from_export = json.loads((tmp_path / "eval2.json").read_text())
     assert from_export["accuracy"] == from_checkpoint["accuracy"]
     assert from_export["points_on_garment"]["model_share"] == from_checkpoint["points_on_garment"]["model_share"]
+
+
+
+@needs_dataset
+def test_evaluate_options_change_a_checkpoint_but_not_an_export(tmp_path: Path) -> None:
+    from gcnserve_model import export
+    config = preset("tiny", "model1")
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    torch.save({"state_dict": model.state_dict(), "config": config.to_dict()}, tmp_path / "best.pt")
+    plain = tmp_path / "plain.json"
+    with_options = tmp_path / "options.json"
+    assert evaluate.main(["--checkpoint", str(tmp_path / "best.pt"), "--limit", "20", "--out", str(plain)]) == 0
+    assert evaluate.main(["--checkpoint", str(tmp_path / "best.pt"), "--limit", "20", "--nms", "3",
+                          "--dedup", "on", "--out", str(with_options)]) == 0
+    assert json.loads(plain.read_text())["options"] == {"nms": 0, "dedup": False}
+    assert json.loads(with_options.read_text())["options"] == {"nms": 3, "dedup": True}
+    reloaded, changed = evaluate.load_for_evaluation(tmp_path / "best.pt", None, {"nms": 3, "dedup": True})
+    assert (changed.nms, changed.dedup) == (3, True) and (reloaded.nms, reloaded.dedup) == (3, True)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[key], value)
+    path = export.export_model(model, config, tmp_path / "repo", "model1", 1, [str(i) for i in range(10)])
+    with pytest.raises(ValueError, match="only be changed for a --checkpoint"):
+        evaluate.load_for_evaluation(None, path, {"nms": 3})
 
 
 def test_backbone_weights_come_from_another_models_checkpoint(tmp_path: Path) -> None:
