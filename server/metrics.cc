@@ -47,6 +47,11 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version,
                        .Name("gcnserve_queue_depth")
                        .Help("Requests waiting in the model's batch queue.")
                        .Register(*registry_)),
+      queue_capacity_(prometheus::BuildGauge()
+                          .Name("gcnserve_queue_capacity")
+                          .Help("Requests the model's batch queue holds before "
+                                "RESOURCE_EXHAUSTED (max_queue_size).")
+                          .Register(*registry_)),
       model_ready_(prometheus::BuildGauge()
                        .Name("gcnserve_model_ready")
                        .Help("1 while a model version serves, else 0.")
@@ -84,6 +89,7 @@ Metrics::Model* Metrics::ForModel(const std::string& model) {
       stage("postprocess"),
       &batch_size_.Add({{"model", model}}, BatchSizeBuckets()),
       &queue_depth_.Add({{"model", model}}),
+      &queue_capacity_.Add({{"model", model}}),
   });
   return children.get();
 }

@@ -32,6 +32,7 @@ class Metrics {
     prometheus::Histogram* postprocess;
     prometheus::Histogram* batch_size;
     prometheus::Gauge* queue_depth;
+    prometheus::Gauge* queue_capacity;  // the queue's max_queue_size
   };
 
   Metrics(const std::string& version, const std::string& torch_version,
@@ -55,6 +56,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& stage_duration_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Gauge>& queue_capacity_;
   prometheus::Family<prometheus::Gauge>& model_ready_;
   prometheus::Family<prometheus::Counter>& load_failures_;
   prometheus::Gauge* inflight_;

@@ -30,6 +30,9 @@ ServedModel::ServedModel(std::string name, int64_t version,
                clock,
                [metrics](int depth) { metrics->queue_depth->Set(depth); }) {
   for (auto& runner : runners) instances_.push_back({std::move(runner), {}});
+  // A reload's new version sets it before it serves; it is the one whose
+  // queue the depth then counts.
+  metrics_->queue_capacity->Set(options.batching.max_queue_size);
 }
 
 ServedModel::~ServedModel() { Stop(/*drain=*/true); }

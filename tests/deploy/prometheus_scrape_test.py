@@ -15,7 +15,8 @@ Prometheus's HTTP API:
      server's own /metrics;
   3. that the target is up, every rule evaluates without error on real data,
      the error-ratio recording rule says 0 (client mistakes are not server
-     errors), and no alert fires.
+     errors), the queue's capacity is the default 256 and the saturation
+     ratio (depth over capacity) evaluates to 0, and no alert fires.
 
 usage: prometheus_scrape_test.py --server GCNSERVE --client GCNCTL --data DIR
        [--prometheus prometheus] [--rules deploy/monitoring/alerts.yml]
@@ -183,6 +184,13 @@ def run(args: argparse.Namespace) -> None:
         print("  ok: every rule of alerts.yml evaluates on the server's series")
         expect_equal("gcnserve:request_errors:ratio_rate5m",
                      prometheus.value('gcnserve:request_errors:ratio_rate5m{model="model3"}'), 0)
+        # The saturation alert divides two series: their labels must match.
+        expect_equal("gcnserve_queue_capacity{model=model3} (the default --max-queue-size)",
+                     prometheus.value('gcnserve_queue_capacity{job="gcnserve", model="model3"}'), 256)
+        ratio = ('avg_over_time(gcnserve_queue_depth{job="gcnserve", model="model3"}[5m])'
+                 ' / gcnserve_queue_capacity{job="gcnserve", model="model3"}')
+        expect_equal("series in the saturation alert's ratio", prometheus.value(f"count({ratio})"), 1)
+        expect_equal("queue in use, the saturation alert's ratio", prometheus.value(ratio), 0)
         firing = [a for a in prometheus.api("alerts")["alerts"] if a["state"] == "firing"]
         if firing:
             raise AssertionError(f"alerts firing: {firing}")

@@ -302,6 +302,7 @@ TEST_F(ServerTest, FullQueueIsResourceExhausted) {
                            [&answers](grpc::Status s) { answers.Add(s); });
   }
   Metrics::Model* metrics = server_->metrics().ForModel("model3");
+  EXPECT_EQ(metrics->queue_capacity->Value(), 2);
   ASSERT_TRUE(WaitFor([&] { return metrics->queue_depth->Value() == 2; }));
   grpc::Status status = Classify(request);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
@@ -464,6 +465,7 @@ TEST_F(ServerTest, MetricsEndpointShowsTraffic) {
         "gcnserve_batch_size_count{model=\"model3\"} 1",
         "gcnserve_request_duration_seconds_count{model=\"model3\"} 1",
         "gcnserve_queue_depth{model=\"model3\"} 0",
+        "gcnserve_queue_capacity{model=\"model3\"} 256",
         "gcnserve_model_ready{model=\"model3\",version=\"1\"} 1",
         "gcnserve_inflight_requests 0", "gcnserve_build_info{"}) {
     EXPECT_THAT(page, HasSubstr(line));
