@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -54,11 +56,45 @@ ModelConfig DefaultModelConfig(const ServerOptions& options) {
   return config;
 }
 
+// The contents of the PEM file that `flag` names; INVALID_ARGUMENT names
+// the flag and the path when it cannot be read or holds no PEM block.
+absl::StatusOr<std::string> ReadPemFlag(const char* flag,
+                                        const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", path, ": cannot read a PEM file there"));
+  }
+  return text.str();
+}
+
+// Plaintext, TLS, or mutual TLS, as the --tls-* options say.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const ServerOptions& options) {
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  GCN_ASSIGN_OR_RETURN(pair.cert_chain, ReadPemFlag("tls-cert", options.tls_cert));
+  GCN_ASSIGN_OR_RETURN(pair.private_key, ReadPemFlag("tls-key", options.tls_key));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca.empty()) {
+    GCN_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                         ReadPemFlag("tls-client-ca", options.tls_client_ca));
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     const ServerOptions& options) {
   GCN_RETURN_IF_ERROR(TorchModelRunner::CheckDevice(options.device));
+  GCN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                       ServerCredentials(options));
   int threads = options.intra_op_threads > 0
                     ? options.intra_op_threads
                     : static_cast<int>(std::thread::hardware_concurrency());
@@ -94,15 +130,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.grpc_address,
-                           grpc::InsecureServerCredentials(),
+  builder.AddListeningPort(options.grpc_address, credentials,
                            &server->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (!server->grpc_server_ || server->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
-        "--grpc-address=", options.grpc_address, ": cannot listen there"));
+        "--grpc-address=", options.grpc_address, ": cannot listen there",
+        options.tls_cert.empty()
+            ? ""
+            : " (or --tls-cert and --tls-key are not a matching certificate "
+              "and key; gRPC's log says which)"));
   }
   grpc::HealthCheckServiceInterface* health =
       server->grpc_server_->GetHealthCheckService();
@@ -127,7 +166,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
       server->grpc_port_, ", default model ", server->models_->DefaultModel(),
       server->metrics_http_
           ? absl::StrCat(", metrics on port ", server->metrics_port())
-          : std::string(", metrics off"));
+          : std::string(", metrics off"),
+      options.tls_cert.empty()         ? ", plaintext"
+      : options.tls_client_ca.empty() ? ", TLS"
+                                       : ", mutual TLS");
   return server;
 }
 

@@ -142,6 +142,16 @@ const std::vector<Flag>& Flags() {
               "seconds between scans of the model repository for new, changed "
               "or removed versions; 0 scans only at start and on SIGHUP",
               &ServerOptions::repository_poll_s, 86400),
+      Text("tls-cert",
+           "PEM certificate chain to serve gRPC over TLS (with --tls-key); "
+           "empty: plaintext. /metrics stays plain HTTP",
+           &ServerOptions::tls_cert, nullptr),
+      Text("tls-key", "PEM private key of --tls-cert", &ServerOptions::tls_key,
+           nullptr),
+      Text("tls-client-ca",
+           "PEM roots; when set, clients must present a certificate they "
+           "signed (mutual TLS). Needs --tls-cert",
+           &ServerOptions::tls_client_ca, nullptr),
   };
   return *flags;
 }
@@ -197,6 +207,15 @@ absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
           absl::StrCat("flag --", name, " needs a value"));
     }
     GCN_RETURN_IF_ERROR(flag->set(options, value));
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key go together: give both, or neither for "
+        "plaintext");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS");
   }
   return std::optional<ServerOptions>(options);
 }

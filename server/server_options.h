@@ -29,6 +29,12 @@ struct ServerOptions {
   int max_message_bytes = 16 << 20;
   double drain_timeout_s = 10;
   double repository_poll_s = 0;   // 0: scan only at start and on SIGHUP
+  // gRPC over TLS: PEM certificate chain and private key (both or neither;
+  // neither: plaintext). With tls_client_ca as well, clients must present a
+  // certificate signed by one of its PEM roots (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 
   // Reads `args` (without the program name) over the environment given by
   // `getenv`, then checks every value. Returns nullopt inside the StatusOr

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -21,7 +22,12 @@ namespace gcnserve {
 
 class RunningServer {
  public:
-  static std::unique_ptr<RunningServer> Start() {
+  // `configure`, when given, may change the server's and the client's
+  // options (TLS files, say) before either is made; the client's target is
+  // set to the server's port afterwards.
+  static std::unique_ptr<RunningServer> Start(
+      const std::function<void(ServerOptions&, ClientOptions&)>& configure =
+          nullptr) {
     ServerOptions options;
     options.grpc_address = "127.0.0.1:0";
     options.metrics_address = "";
@@ -29,20 +35,27 @@ class RunningServer {
     options.intra_op_threads = 1;
     options.max_batch_size = 8;
     options.max_queue_delay_us = 2000;
+    ClientOptions client;
+    client.deadline_ms = 20000;
+    if (configure) configure(options, client);
     auto server = Server::Create(options);
     EXPECT_TRUE(server.ok()) << server.status();
     if (!server.ok()) return nullptr;
     auto running = std::unique_ptr<RunningServer>(new RunningServer);
     running->server_ = *std::move(server);
-    ClientOptions client;
     client.target =
         "127.0.0.1:" + std::to_string(running->server_->grpc_port());
-    client.deadline_ms = 20000;
-    running->client_ = std::make_unique<ClassifierClient>(client);
+    auto made = ClassifierClient::Create(client);
+    EXPECT_TRUE(made.ok()) << made.status();
+    if (!made.ok()) return nullptr;
+    running->client_ = *std::move(made);
     return running;
   }
 
   ClassifierClient& client() { return *client_; }
+  std::string target() const {
+    return "127.0.0.1:" + std::to_string(server_->grpc_port());
+  }
   Server& server() { return *server_; }
 
   // The test samples (Fashion-MNIST PNGs named NNNNN_<class>_<label>.png).

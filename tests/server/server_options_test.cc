@@ -58,7 +58,8 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
         "--default-model", "--max-batch-size", "--max-queue-delay-us",
         "--max-queue-size", "--device", "--intra-op-threads",
         "--preprocess-threads", "--max-image-pixels", "--max-message-bytes",
-        "--drain-timeout-s", "GCNSERVE_MAX_BATCH_SIZE"}) {
+        "--drain-timeout-s", "--repository-poll-s", "--tls-cert",
+        "--tls-key", "--tls-client-ca", "GCNSERVE_MAX_BATCH_SIZE"}) {
     EXPECT_THAT(help, HasSubstr(flag));
   }
 }
@@ -95,7 +96,22 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--model-repository="}, "--model-repository"},
         BadCase{{"--no-such-flag=1"}, "--no-such-flag"},
         BadCase{{"--max-batch-size"}, "needs a value"},
+        BadCase{{"--tls-cert=c.pem"}, "--tls-key"},
+        BadCase{{"--tls-key=k.pem"}, "--tls-cert"},
+        BadCase{{"--tls-client-ca=ca.pem"}, "--tls-client-ca needs --tls-cert"},
         BadCase{{"stray"}, "stray"}));
+
+TEST(ServerOptionsTest, TlsIsOffByDefaultAndTakesItsFiles) {
+  auto plain = Parse({});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE((*plain)->tls_cert.empty() && (*plain)->tls_client_ca.empty());
+  auto tls = Parse({"--tls-cert=c.pem", "--tls-key=k.pem"},
+                   {{"GCNSERVE_TLS_CLIENT_CA", "ca.pem"}});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ((*tls)->tls_cert, "c.pem");
+  EXPECT_EQ((*tls)->tls_key, "k.pem");
+  EXPECT_EQ((*tls)->tls_client_ca, "ca.pem");
+}
 
 TEST(ServerOptionsTest, BadEnvironmentValueNamesTheVariable) {
   auto options = Parse({}, {{"GCNSERVE_MAX_BATCH_SIZE", "lots"}});
