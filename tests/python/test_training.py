@@ -224,3 +224,36 @@ def test_cell_touches_garment_uses_the_cells_original_pixels() -> None:
     stats = evaluate.point_statistics(np.array([[[12.0, 4.0], [36.0, 36.0]]]), images, 64, 64, [8])
     assert stats["model_cell_touches_garment"] == 0.5
     assert stats["random_cell_touches_garment"] == pytest.approx(1 / 64)
+
+
+def test_mcnemar_exact_matches_the_binomial_tail() -> None:
+    from gcnserve_model.compare import mcnemar_exact, paired
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 5) == 1.0
+    # 0 against 6: both tails of Bin(6, 1/2) at the extremes, 2 / 64.
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    assert mcnemar_exact(6, 0) == mcnemar_exact(0, 6)
+    # 1 against 9: 2 * (1 + 10) / 1024.
+    assert mcnemar_exact(1, 9) == pytest.approx(22 / 1024)
+    first = np.array([True, True, False, False, True])
+    second = np.array([True, False, True, False, False])
+    counts = paired(first, second)
+    assert (counts["only_first_right"], counts["only_second_right"]) == (2, 1)
+    assert (counts["both_right"], counts["both_wrong"]) == (1, 1)
+    assert counts["first_accuracy"] == pytest.approx(0.6)
+
+
+@needs_dataset
+def test_compare_cli_on_a_checkpoint_and_its_export(tmp_path: Path, capsys) -> None:
+    from gcnserve_model import compare, export
+    config = preset("tiny")
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    torch.save({"state_dict": model.state_dict(), "config": config.to_dict()}, tmp_path / "best.pt")
+    path = export.export_model(model, config, tmp_path / "repo", "model3", 1, [str(i) for i in range(10)])
+    assert compare.main(["--checkpoint", str(tmp_path / "best.pt"), "--checkpoint", str(path),
+                         "--limit", "40"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 40
+    assert result["only_first_right"] == result["only_second_right"] == 0, "the same model twice"
+    assert result["mcnemar_exact_p"] == 1.0
