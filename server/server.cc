@@ -162,14 +162,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   health->SetServingStatus("", true);
   health->SetServingStatus(kServiceName, true);
   server->reload_thread_ = std::thread([self] { self->ReloadLoop(); });
+  // Scripts read the gRPC port as the last " on port N," of this line, so
+  // the metrics clause stays last and ends without a comma.
   Log("serving ", server->models_->List().size(), " model version(s) on port ",
-      server->grpc_port_, ", default model ", server->models_->DefaultModel(),
-      server->metrics_http_
-          ? absl::StrCat(", metrics on port ", server->metrics_port())
-          : std::string(", metrics off"),
+      server->grpc_port_,
       options.tls_cert.empty()         ? ", plaintext"
       : options.tls_client_ca.empty() ? ", TLS"
-                                       : ", mutual TLS");
+                                       : ", mutual TLS",
+      ", default model ", server->models_->DefaultModel(),
+      server->metrics_http_
+          ? absl::StrCat(", metrics on port ", server->metrics_port())
+          : std::string(", metrics off"));
   return server;
 }
 
