@@ -45,12 +45,14 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version,
                       .Register(*registry_)),
       queue_depth_(prometheus::BuildGauge()
                        .Name("gcnserve_queue_depth")
-                       .Help("Requests waiting in the model's batch queue.")
+                       .Help("Requests waiting in the model's batch queues "
+                             "(one per served version).")
                        .Register(*registry_)),
       queue_capacity_(prometheus::BuildGauge()
                           .Name("gcnserve_queue_capacity")
-                          .Help("Requests the model's batch queue holds before "
-                                "RESOURCE_EXHAUSTED (max_queue_size).")
+                          .Help("Requests the model's batch queues hold before "
+                                "RESOURCE_EXHAUSTED: max_queue_size per served "
+                                "version.")
                           .Register(*registry_)),
       model_ready_(prometheus::BuildGauge()
                        .Name("gcnserve_model_ready")

@@ -31,8 +31,9 @@ class Metrics {
     prometheus::Histogram* inference;
     prometheus::Histogram* postprocess;
     prometheus::Histogram* batch_size;
+    // Both sum over the model's served versions, each with its own queue.
     prometheus::Gauge* queue_depth;
-    prometheus::Gauge* queue_capacity;  // the queue's max_queue_size
+    prometheus::Gauge* queue_capacity;  // max_queue_size of each queue
   };
 
   Metrics(const std::string& version, const std::string& torch_version,

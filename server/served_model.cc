@@ -28,14 +28,20 @@ ServedModel::ServedModel(std::string name, int64_t version,
                  Process(std::move(batch), instance);
                },
                clock,
-               [metrics](int depth) { metrics->queue_depth->Set(depth); }) {
+               // The model's gauges sum over its served versions (each has
+               // its own queue), so each version adds its own changes.
+               [metrics, reported = 0](int depth) mutable {
+                 metrics->queue_depth->Increment(depth - reported);
+                 reported = depth;
+               }) {
   for (auto& runner : runners) instances_.push_back({std::move(runner), {}});
-  // A reload's new version sets it before it serves; it is the one whose
-  // queue the depth then counts.
-  metrics_->queue_capacity->Set(options.batching.max_queue_size);
+  metrics_->queue_capacity->Increment(options.batching.max_queue_size);
 }
 
-ServedModel::~ServedModel() { Stop(/*drain=*/true); }
+ServedModel::~ServedModel() {
+  Stop(/*drain=*/true);
+  metrics_->queue_capacity->Decrement(options_.batching.max_queue_size);
+}
 
 absl::Status ServedModel::Enqueue(std::unique_ptr<BatchTask>& task) {
   return batcher_.Enqueue(task);

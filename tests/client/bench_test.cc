@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/bench_report.h"
-#include "tests/client/running_server.h"
+#include "tests/support/running_server.h"
 
 namespace gcnserve {
 namespace {

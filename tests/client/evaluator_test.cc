@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/client/running_server.h"
+#include "tests/support/running_server.h"
 
 namespace gcnserve {
 namespace {

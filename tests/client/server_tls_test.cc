@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "tests/client/running_server.h"
+#include "tests/support/running_server.h"
 
 namespace gcnserve {
 namespace {
@@ -81,10 +81,7 @@ TEST(ServerTlsTest, MutualTlsServesOnlyClientsWithACertificate) {
 }
 
 TEST(ServerTlsTest, UnreadableOrNonPemFilesStopTheStartNamingTheFlag) {
-  ServerOptions options;
-  options.grpc_address = "127.0.0.1:0";
-  options.metrics_address = "";
-  options.model_repository = GCNSERVE_TEST_REPOSITORY;
+  ServerOptions options = LoopbackServerOptions();
   ServeTls(options);
   options.tls_key = "/nonexistent/server.key";
   auto missing = Server::Create(options);

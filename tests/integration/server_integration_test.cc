@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <opencv2/imgcodecs.hpp>
@@ -23,6 +22,7 @@
 
 #include "client/classifier_client.h"
 #include "server/server.h"
+#include "tests/support/running_server.h"
 
 namespace gcnserve {
 namespace {
@@ -32,23 +32,6 @@ using ::testing::HasSubstr;
 using HealthResponse = grpc::health::v1::HealthCheckResponse;
 
 const char* const kRepository = GCNSERVE_TEST_REPOSITORY;
-const char* const kSamples = GCNSERVE_TEST_SAMPLES;
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
-std::vector<fs::path> Samples() {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(kSamples)) {
-    if (entry.path().extension() == ".png") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
 
 // The value of a counter or gauge, or a histogram's count, with `labels`.
 double MetricValue(Metrics& metrics, const std::string& name,
@@ -130,13 +113,8 @@ std::string HttpGet(int port, const std::string& path) {
 class ServerTest : public ::testing::Test {
  protected:
   static ServerOptions Options() {
-    ServerOptions options;
-    options.grpc_address = "127.0.0.1:0";
+    ServerOptions options = LoopbackServerOptions();
     options.metrics_address = "127.0.0.1:0";
-    options.model_repository = kRepository;
-    options.intra_op_threads = 1;
-    options.max_batch_size = 8;
-    options.max_queue_delay_us = 2000;
     options.drain_timeout_s = 10;
     return options;
   }
@@ -170,7 +148,9 @@ class ServerTest : public ::testing::Test {
     return response.status();
   }
 
-  std::string SampleImage() { return ReadFile(Samples().front()); }
+  std::string SampleImage() {
+    return RunningServer::Read(RunningServer::Samples().front());
+  }
 
   std::unique_ptr<Server> server_;
   std::unique_ptr<ClassifierClient> client_;
@@ -333,7 +313,9 @@ TEST_F(ServerTest, TwoHundredConcurrentRequestsAreAllAnsweredInBatches) {
   options.max_queue_delay_us = 1'000'000;  // batches close when full
   Start(options);
   std::vector<std::string> images;
-  for (const fs::path& path : Samples()) images.push_back(ReadFile(path));
+  for (const fs::path& path : RunningServer::Samples()) {
+    images.push_back(RunningServer::Read(path));
+  }
   constexpr int kRequests = 200;
   std::vector<v1::ClassifyRequest> requests(kRequests);
   std::vector<v1::ClassifyResponse> responses(kRequests);

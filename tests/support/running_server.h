@@ -1,9 +1,10 @@
-#ifndef GCNSERVE_TESTS_CLIENT_RUNNING_SERVER_H_
-#define GCNSERVE_TESTS_CLIENT_RUNNING_SERVER_H_
+#ifndef GCNSERVE_TESTS_SUPPORT_RUNNING_SERVER_H_
+#define GCNSERVE_TESTS_SUPPORT_RUNNING_SERVER_H_
 
 // The real server on loopback with the tiny test model
 // (tests/integration/make_test_models.sh), and a client of it, for the
-// client's tests.
+// client's and the server's integration tests. Needs GCNSERVE_TEST_REPOSITORY
+// and GCNSERVE_TEST_SAMPLES defined.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +21,20 @@
 
 namespace gcnserve {
 
+// The options every in-process test server starts from: loopback on a free
+// port, metrics off, the test repository, one LibTorch thread, batches of up
+// to 8 after at most 2 ms.
+inline ServerOptions LoopbackServerOptions() {
+  ServerOptions options;
+  options.grpc_address = "127.0.0.1:0";
+  options.metrics_address = "";
+  options.model_repository = GCNSERVE_TEST_REPOSITORY;
+  options.intra_op_threads = 1;
+  options.max_batch_size = 8;
+  options.max_queue_delay_us = 2000;
+  return options;
+}
+
 class RunningServer {
  public:
   // `configure`, when given, may change the server's and the client's
@@ -28,13 +43,7 @@ class RunningServer {
   static std::unique_ptr<RunningServer> Start(
       const std::function<void(ServerOptions&, ClientOptions&)>& configure =
           nullptr) {
-    ServerOptions options;
-    options.grpc_address = "127.0.0.1:0";
-    options.metrics_address = "";
-    options.model_repository = GCNSERVE_TEST_REPOSITORY;
-    options.intra_op_threads = 1;
-    options.max_batch_size = 8;
-    options.max_queue_delay_us = 2000;
+    ServerOptions options = LoopbackServerOptions();
     ClientOptions client;
     client.deadline_ms = 20000;
     if (configure) configure(options, client);
@@ -83,4 +92,4 @@ class RunningServer {
 
 }  // namespace gcnserve
 
-#endif  // GCNSERVE_TESTS_CLIENT_RUNNING_SERVER_H_
+#endif  // GCNSERVE_TESTS_SUPPORT_RUNNING_SERVER_H_
