@@ -29,7 +29,7 @@ struct BenchOptions {
   std::vector<std::string> images;
   std::string model;  // empty: the server's default model
   int64_t version = 0;
-  v1::GraphDetail graph = v1::POINTS;
+  v1::GraphDetail graph = v1::GRAPH_DETAIL_POINTS;
   int top_k = 5;
   // ClassifyStream instead of Classify. Closed loop: one stream per unit of
   // concurrency, one item in flight on each. Open loop: `streams` streams

@@ -15,9 +15,9 @@ std::string Format(const char* format, double value) {
 
 std::string GraphName(v1::GraphDetail graph) {
   switch (graph) {
-    case v1::NONE:
+    case v1::GRAPH_DETAIL_NONE:
       return "none";
-    case v1::FULL:
+    case v1::GRAPH_DETAIL_FULL:
       return "full";
     default:
       return "points";

@@ -164,7 +164,7 @@ EvalResult Evaluator::Run(const std::vector<LabeledImage>& images,
     call->request.set_model(options_.model);
     call->request.set_version(options_.version);
     call->request.set_top_k(1);
-    call->request.set_graph(v1::NONE);
+    call->request.set_graph(v1::GRAPH_DETAIL_NONE);
     call->request.set_image(std::move(bytes));
     client_->ClassifyAsync(call->request, &call->response,
                            [&, call, image](grpc::Status status) {

@@ -208,11 +208,11 @@ bool GraphOption(const Args& args, const std::string& command,
                  const std::string& fallback, gcnserve::v1::GraphDetail& out) {
   std::string graph = args.Get("graph", fallback);
   if (graph == "none") {
-    out = gcnserve::v1::NONE;
+    out = gcnserve::v1::GRAPH_DETAIL_NONE;
   } else if (graph == "points") {
-    out = gcnserve::v1::POINTS;
+    out = gcnserve::v1::GRAPH_DETAIL_POINTS;
   } else if (graph == "full") {
-    out = gcnserve::v1::FULL;
+    out = gcnserve::v1::GRAPH_DETAIL_FULL;
   } else {
     std::cerr << "gcnctl " << command << ": --graph is none, points or full\n";
     return false;
@@ -393,7 +393,8 @@ int Models(gcnserve::ClassifierClient& client, const Args& args) {
     std::cout << std::setw(16)
               << (m.name() + (m.name() == response.default_model() ? "*" : ""))
               << std::setw(9) << m.version() << std::setw(8)
-              << gcnserve::v1::ModelState_Name(m.state()) << std::setw(8)
+              << gcnserve::v1::ModelState_Name(m.state()).substr(sizeof("MODEL_STATE_") - 1)
+              << std::setw(8)
               << m.architecture() << std::setw(12) << input << std::setw(8)
               << m.num_points() << m.labels_size() << "\n";
   }

@@ -94,13 +94,13 @@ void ModelManager::ReconcileModel(const std::string& name,
     {
       std::lock_guard<std::mutex> lock(mu_);
       Version& entry = models_[name][version];
-      bool loaded = entry.state == v1::READY || entry.state == v1::LOADING;
-      bool failed_unchanged = entry.state == v1::FAILED &&
+      bool loaded = entry.state == v1::MODEL_STATE_READY || entry.state == v1::MODEL_STATE_LOADING;
+      bool failed_unchanged = entry.state == v1::MODEL_STATE_FAILED &&
                               entry.path == path &&
                               entry.file_stamp == FileStamp(path);
       // A version on its way out is left to go; a later scan reloads it.
-      if (loaded || failed_unchanged || entry.state == v1::UNLOADING) continue;
-      entry.state = v1::LOADING;
+      if (loaded || failed_unchanged || entry.state == v1::MODEL_STATE_UNLOADING) continue;
+      entry.state = v1::MODEL_STATE_LOADING;
       entry.path = path;
       entry.reason.clear();
     }
@@ -112,14 +112,14 @@ void ModelManager::ReconcileModel(const std::string& name,
   // While a wanted version is not READY (it failed), the newest versions
   // that still serve and are still on disk stay, to fill the gap.
   int gap = 0;
-  for (int64_t version : wanted) gap += versions[version].state != v1::READY;
+  for (int64_t version : wanted) gap += versions[version].state != v1::MODEL_STATE_READY;
   std::vector<int64_t> unwanted;
   for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
     int64_t version = it->first;
     if (std::find(wanted.begin(), wanted.end(), version) != wanted.end()) {
       continue;
     }
-    if (gap > 0 && it->second.state == v1::READY && on_disk.count(version)) {
+    if (gap > 0 && it->second.state == v1::MODEL_STATE_READY && on_disk.count(version)) {
       --gap;
       continue;
     }
@@ -149,14 +149,14 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
   Version& entry = models_[name][version];
   entry.file_stamp = stamp;
   if (!loaded.ok()) {
-    entry.state = v1::FAILED;
+    entry.state = v1::MODEL_STATE_FAILED;
     entry.reason = std::string(loaded.status().message());
     Log("model ", name, " version ", version, " failed to load: ", entry.reason);
     metrics_->CountLoadFailure(name);
     metrics_->SetModelReady(name, version, false);
     return;
   }
-  entry.state = v1::READY;
+  entry.state = v1::MODEL_STATE_READY;
   entry.model = std::move(model);
   metrics_->SetModelReady(name, version, true);
   Log("model ", name, " version ", version, " ready (",
@@ -172,11 +172,11 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
 void ModelManager::UnloadLocked(const std::string& name, int64_t version) {
   Version& entry = models_[name][version];
   metrics_->SetModelReady(name, version, false);
-  if (entry.state != v1::READY) {
-    if (entry.state != v1::UNLOADING) models_[name].erase(version);
+  if (entry.state != v1::MODEL_STATE_READY) {
+    if (entry.state != v1::MODEL_STATE_UNLOADING) models_[name].erase(version);
     return;
   }
-  entry.state = v1::UNLOADING;
+  entry.state = v1::MODEL_STATE_UNLOADING;
   std::shared_ptr<ServedModel> model = entry.model;
   Log("model ", name, " version ", version,
       " unloading once its requests finish");
@@ -191,7 +191,7 @@ void ModelManager::UnloadLocked(const std::string& name, int64_t version) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& versions = models_[name];
     auto it = versions.find(version);
-    if (it != versions.end() && it->second.state == v1::UNLOADING) {
+    if (it != versions.end() && it->second.state == v1::MODEL_STATE_UNLOADING) {
       versions.erase(it);
     }
     if (versions.empty()) models_.erase(name);
@@ -223,7 +223,7 @@ std::string ModelManager::DefaultModelLocked() const {
 
 bool ModelManager::HasReady(const std::map<int64_t, Version>& versions) {
   for (const auto& [version, entry] : versions) {
-    if (entry.state == v1::READY) return true;
+    if (entry.state == v1::MODEL_STATE_READY) return true;
   }
   return false;
 }
@@ -257,7 +257,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelManager::Find(
   const auto& versions = model->second;
   if (version == 0) {
     for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-      if (it->second.state == v1::READY) return it->second.model;
+      if (it->second.state == v1::MODEL_STATE_READY) return it->second.model;
     }
     return absl::UnavailableError(
         absl::StrCat("model '", name, "' has no ready version"));
@@ -270,7 +270,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelManager::Find(
                                             version, "; known: ",
                                             absl::StrJoin(known, ", ")));
   }
-  if (it->second.state != v1::READY) {
+  if (it->second.state != v1::MODEL_STATE_READY) {
     return absl::UnavailableError(absl::StrCat(
         "model '", name, "' version ", version, " is ",
         v1::ModelState_Name(it->second.state), ", not READY"));
@@ -306,7 +306,7 @@ void ModelManager::StopAll(bool drain) {
     unloaders.swap(unloaders_);
     for (auto& [name, versions] : models_) {
       for (auto& [version, entry] : versions) {
-        if (entry.model && entry.state == v1::READY) models.push_back(entry.model);
+        if (entry.model && entry.state == v1::MODEL_STATE_READY) models.push_back(entry.model);
       }
     }
   }

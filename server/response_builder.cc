@@ -19,16 +19,16 @@ absl::Status ReadResponseOptions(const v1::ClassifyRequest& request,
   options.top_k = request.top_k() == 0 ? 5 : request.top_k();
   switch (request.graph()) {
     case v1::GRAPH_DETAIL_UNSPECIFIED:
-    case v1::POINTS:
-      options.graph = v1::POINTS;
+    case v1::GRAPH_DETAIL_POINTS:
+      options.graph = v1::GRAPH_DETAIL_POINTS;
       break;
-    case v1::NONE:
-    case v1::FULL:
+    case v1::GRAPH_DETAIL_NONE:
+    case v1::GRAPH_DETAIL_FULL:
       options.graph = request.graph();
       break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
-          "graph is ", request.graph(), "; allowed: NONE, POINTS or FULL"));
+          "graph is ", request.graph(), "; allowed: GRAPH_DETAIL_NONE, GRAPH_DETAIL_POINTS or GRAPH_DETAIL_FULL"));
   }
   if (request.max_edges_per_node() < 0) {
     return absl::InvalidArgumentError(
@@ -97,7 +97,7 @@ void BuildResponse(const ModelMetadata& metadata, const ModelOutput& output,
   response.set_image_width(options.original_width);
   response.set_image_height(options.original_height);
   const int k = output.points;
-  if (options.graph == v1::NONE || k == 0) return;
+  if (options.graph == v1::GRAPH_DETAIL_NONE || k == 0) return;
 
   const float sx = static_cast<float>(options.original_width) /
                    static_cast<float>(metadata.input.width);
@@ -111,7 +111,7 @@ void BuildResponse(const ModelMetadata& metadata, const ModelOutput& output,
     point->set_score(output.point_scores[base + i]);
     point->set_level(static_cast<int32_t>(output.point_levels[base + i]));
   }
-  if (options.graph == v1::FULL) {
+  if (options.graph == v1::GRAPH_DETAIL_FULL) {
     AddAdjacency(output.adjacency.data() + base * k, k,
                  options.max_edges_per_node, *response.mutable_adjacency());
   }

@@ -11,7 +11,7 @@ namespace gcnserve {
 // What a request asked to get back.
 struct ResponseOptions {
   int top_k = 5;                 // classes, best first; capped at the labels
-  v1::GraphDetail graph = v1::POINTS;
+  v1::GraphDetail graph = v1::GRAPH_DETAIL_POINTS;
   int max_edges_per_node = 0;    // FULL only; 0 keeps every edge
   int original_width = 0;        // the decoded image, for mapping points
   int original_height = 0;

@@ -188,7 +188,7 @@ TEST_F(ModelLifecycleTest, NewVersionIsPickedUpWhileClientsSendWithNoFailure) {
   stop = true;
   for (auto& client : clients) client.join();
   EXPECT_EQ(failures, 0) << (errors.empty() ? "" : errors.front());
-  EXPECT_EQ(States()[Key("model3", 2)], v1::READY);
+  EXPECT_EQ(States()[Key("model3", 2)], v1::MODEL_STATE_READY);
 }
 
 TEST_F(ModelLifecycleTest, CorruptNewVersionFailsAndTheOldOneServes) {
@@ -197,8 +197,8 @@ TEST_F(ModelLifecycleTest, CorruptNewVersionFailsAndTheOldOneServes) {
   AddVersion("model3", 2, "this is not a TorchScript file");
   ASSERT_TRUE(server_->ReloadNow().ok());
   auto states = States();
-  EXPECT_EQ(states[Key("model3", 1)], v1::READY);
-  EXPECT_EQ(states[Key("model3", 2)], v1::FAILED);
+  EXPECT_EQ(states[Key("model3", 1)], v1::MODEL_STATE_READY);
+  EXPECT_EQ(states[Key("model3", 2)], v1::MODEL_STATE_FAILED);
   v1::ClassifyResponse response;
   ASSERT_TRUE(Classify("model3", &response).ok());
   EXPECT_EQ(response.version(), 1);
@@ -283,7 +283,7 @@ TEST_F(ModelLifecycleTest, BadConfigIsRefusedNamingFileAndKey) {
   Start();
   auto states = States();
   EXPECT_EQ(states.count(Key("bad", 1)), 0u);  // nothing loaded for it
-  EXPECT_EQ(states[Key("good", 1)], v1::READY);
+  EXPECT_EQ(states[Key("good", 1)], v1::MODEL_STATE_READY);
   EXPECT_EQ(Counter(server_->metrics(), "gcnserve_model_load_failures_total",
                     {{"model", "bad"}}),
             1);
@@ -297,8 +297,8 @@ TEST_F(ModelLifecycleTest, VersionPolicyServesTheListedVersions) {
   Start();
   auto states = States();
   EXPECT_EQ(states.size(), 2u);
-  EXPECT_EQ(states[Key("model3", 1)], v1::READY);
-  EXPECT_EQ(states[Key("model3", 3)], v1::READY);
+  EXPECT_EQ(states[Key("model3", 1)], v1::MODEL_STATE_READY);
+  EXPECT_EQ(states[Key("model3", 3)], v1::MODEL_STATE_READY);
   v1::ClassifyRequest request;
   request.set_image(SampleImage());
   request.set_version(1);
@@ -344,7 +344,7 @@ TEST_F(ModelLifecycleTest, StreamAnswersEveryItemIncludingCorruptOnes) {
       v1::ClassifyRequest request;
       request.set_request_id(std::to_string(i));
       request.set_image(i % 100 == 7 ? image.substr(0, 40) : image);
-      request.set_graph(v1::NONE);
+      request.set_graph(v1::GRAPH_DETAIL_NONE);
       if (!stream->Write(request)) break;
     }
     stream->WritesDone();

@@ -160,7 +160,7 @@ TEST_F(ServerTest, ClassifiesARealImage) {
   Start(Options());
   v1::ClassifyRequest request = Request(SampleImage());
   request.set_top_k(10);
-  request.set_graph(v1::FULL);
+  request.set_graph(v1::GRAPH_DETAIL_FULL);
   request.set_request_id("sample-1");
   v1::ClassifyResponse response;
   grpc::Status status = Classify(request, &response);
@@ -209,7 +209,7 @@ TEST_F(ServerTest, ClassifiesARealImage) {
 TEST_F(ServerTest, GraphNoneReturnsClassesOnly) {
   Start(Options());
   v1::ClassifyRequest request = Request(SampleImage());
-  request.set_graph(v1::NONE);
+  request.set_graph(v1::GRAPH_DETAIL_NONE);
   v1::ClassifyResponse response;
   ASSERT_TRUE(Classify(request, &response).ok());
   EXPECT_EQ(response.classes_size(), 5);
@@ -404,11 +404,11 @@ TEST_F(ServerTest, BrokenModelFilesAreSkippedAndCounted) {
   ASSERT_EQ(models.models_size(), 2);
   const v1::ModelVersion& garbage = models.models(0);  // sorted by name
   EXPECT_EQ(garbage.name(), "garbage");
-  EXPECT_EQ(garbage.state(), v1::FAILED);
+  EXPECT_EQ(garbage.state(), v1::MODEL_STATE_FAILED);
   EXPECT_THAT(garbage.state_reason(), HasSubstr("not a loadable TorchScript"));
   const v1::ModelVersion& good = models.models(1);
   EXPECT_EQ(good.name(), "good");
-  EXPECT_EQ(good.state(), v1::READY);
+  EXPECT_EQ(good.state(), v1::MODEL_STATE_READY);
   EXPECT_EQ(good.labels_size(), 10);
   EXPECT_EQ(good.num_points(), 8);
   EXPECT_EQ(good.architecture(), "model3");

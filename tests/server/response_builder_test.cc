@@ -43,7 +43,7 @@ ResponseOptions Options(v1::GraphDetail graph, int top_k = 2, int edges = 0) {
 
 TEST(ResponseBuilderTest, TopClassesBestFirstWithLabels) {
   v1::ClassifyResponse response;
-  BuildResponse(Meta(), Output(), 1, Options(v1::NONE), response);
+  BuildResponse(Meta(), Output(), 1, Options(v1::GRAPH_DETAIL_NONE), response);
   ASSERT_EQ(response.classes_size(), 2);
   EXPECT_EQ(response.classes(0).index(), 1);
   EXPECT_EQ(response.classes(0).label(), "one");
@@ -56,13 +56,13 @@ TEST(ResponseBuilderTest, TopClassesBestFirstWithLabels) {
 
 TEST(ResponseBuilderTest, TopKIsCappedAtTheClasses) {
   v1::ClassifyResponse response;
-  BuildResponse(Meta(), Output(), 1, Options(v1::NONE, 50), response);
+  BuildResponse(Meta(), Output(), 1, Options(v1::GRAPH_DETAIL_NONE, 50), response);
   EXPECT_EQ(response.classes_size(), 4);
 }
 
 TEST(ResponseBuilderTest, PointsAreMappedToTheOriginalImage) {
   v1::ClassifyResponse response;
-  BuildResponse(Meta(), Output(), 1, Options(v1::POINTS), response);
+  BuildResponse(Meta(), Output(), 1, Options(v1::GRAPH_DETAIL_POINTS), response);
   ASSERT_EQ(response.points_size(), 3);
   EXPECT_FLOAT_EQ(response.points(0).x(), 8);   // 4 * 64/32
   EXPECT_FLOAT_EQ(response.points(0).y(), 4);   // 8 * 16/32
@@ -75,7 +75,7 @@ TEST(ResponseBuilderTest, PointsAreMappedToTheOriginalImage) {
 
 TEST(ResponseBuilderTest, FullAddsTheAdjacencyOfTheRow) {
   v1::ClassifyResponse response;
-  BuildResponse(Meta(), Output(), 1, Options(v1::FULL), response);
+  BuildResponse(Meta(), Output(), 1, Options(v1::GRAPH_DETAIL_FULL), response);
   ASSERT_EQ(response.adjacency().size(), 3);
   ASSERT_EQ(response.adjacency().weights_size(), 9);
   EXPECT_FLOAT_EQ(response.adjacency().weights(1), 0.3f);
@@ -84,7 +84,7 @@ TEST(ResponseBuilderTest, FullAddsTheAdjacencyOfTheRow) {
 
 TEST(ResponseBuilderTest, ThinningKeepsTheStrongestEdgesAndTheDiagonal) {
   v1::ClassifyResponse response;
-  BuildResponse(Meta(), Output(), 1, Options(v1::FULL, 2, 1), response);
+  BuildResponse(Meta(), Output(), 1, Options(v1::GRAPH_DETAIL_FULL, 2, 1), response);
   const auto& w = response.adjacency().weights();
   // Row 0: 0.5 (self) kept, 0.3 kept, 0.2 dropped.
   EXPECT_FLOAT_EQ(w[0], 0.5f);
@@ -101,7 +101,7 @@ TEST(ResponseBuilderTest, RequestFieldsAreChecked) {
   v1::ClassifyRequest request;
   EXPECT_TRUE(ReadResponseOptions(request, options).ok());
   EXPECT_EQ(options.top_k, 5);
-  EXPECT_EQ(options.graph, v1::POINTS);
+  EXPECT_EQ(options.graph, v1::GRAPH_DETAIL_POINTS);
   request.set_top_k(-1);
   EXPECT_EQ(ReadResponseOptions(request, options).code(),
             absl::StatusCode::kInvalidArgument);
@@ -109,7 +109,7 @@ TEST(ResponseBuilderTest, RequestFieldsAreChecked) {
   request.set_graph(static_cast<v1::GraphDetail>(42));
   EXPECT_EQ(ReadResponseOptions(request, options).code(),
             absl::StatusCode::kInvalidArgument);
-  request.set_graph(v1::FULL);
+  request.set_graph(v1::GRAPH_DETAIL_FULL);
   request.set_max_edges_per_node(-2);
   EXPECT_EQ(ReadResponseOptions(request, options).code(),
             absl::StatusCode::kInvalidArgument);

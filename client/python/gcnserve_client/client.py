@@ -13,9 +13,9 @@ from gcnserve_client.stubs import (
 )
 
 _GRAPHS = {
-    "none": gcnserve_pb2.NONE,
-    "points": gcnserve_pb2.POINTS,
-    "full": gcnserve_pb2.FULL,
+    "none": gcnserve_pb2.GRAPH_DETAIL_NONE,
+    "points": gcnserve_pb2.GRAPH_DETAIL_POINTS,
+    "full": gcnserve_pb2.GRAPH_DETAIL_FULL,
 }
 _COMPRESSION = {
     None: grpc.Compression.NoCompression,
