@@ -17,14 +17,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 // One classification from arrival to answer.
 struct ClassifierService::Call {
-  grpc::CallbackServerContext* context;
+  CallContext context;
   const v1::ClassifyRequest* request;
   v1::ClassifyResponse* response;
   Done done;
   std::shared_ptr<ServedModel> model;  // null until found
   ResponseOptions options;
   Clock::TimePoint arrival;
-  Clock::TimePoint deadline = Clock::TimePoint::max();
   Clock::Duration preprocess{0};
 };
 
@@ -60,14 +59,23 @@ grpc::ServerUnaryReactor* ClassifierService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Submit(context, request, response, nullptr,
+  Submit(GrpcContext(context), request, response, nullptr,
          [reactor](const absl::Status& status) {
            reactor->Finish(ToGrpcStatus(status));
          });
   return reactor;
 }
 
-void ClassifierService::Submit(grpc::CallbackServerContext* context,
+CallContext ClassifierService::GrpcContext(
+    grpc::CallbackServerContext* context) const {
+  CallContext call;
+  call.protocol = CallContext::Protocol::kGrpc;
+  call.deadline = SteadyDeadline(*context, clock_->Now());
+  call.is_cancelled = [context] { return context->IsCancelled(); };
+  return call;
+}
+
+void ClassifierService::Submit(const CallContext& context,
                                const v1::ClassifyRequest* request,
                                v1::ClassifyResponse* response,
                                std::shared_ptr<ServedModel>* used, Done done) {
@@ -77,7 +85,6 @@ void ClassifierService::Submit(grpc::CallbackServerContext* context,
   call->response = response;
   call->done = std::move(done);
   call->arrival = clock_->Now();
-  call->deadline = SteadyDeadline(*context, call->arrival);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++inflight_;
@@ -123,9 +130,8 @@ void ClassifierService::Preprocess(std::shared_ptr<Call> call) {
 
   auto task = std::make_unique<BatchTask>();
   task->input = std::move(image->chw);
-  task->deadline = call->deadline;
-  grpc::CallbackServerContext* context = call->context;
-  task->is_cancelled = [context] { return context->IsCancelled(); };
+  task->deadline = call->context.deadline;
+  task->is_cancelled = call->context.is_cancelled;
   task->fail = [this, call](absl::Status status) { Finish(*call, status); };
   task->complete = [this, call, metrics](const ModelOutput& output, int row,
                                          const BatchInfo& batch) {
@@ -212,7 +218,7 @@ class ClassifierService::Stream
       read_pending_ = read_more;
     }
     std::shared_ptr<ServedModel> used;
-    service_->Submit(context_, &item->request, &item->response, &used,
+    service_->Submit(service_->GrpcContext(context_), &item->request, &item->response, &used,
                      [this, item](const absl::Status& status) {
                        ItemDone(item, status);
                      });

@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "gcnserve/v1/gcnserve.grpc.pb.h"
+#include "server/call_context.h"
 #include "server/clock.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
@@ -51,6 +52,17 @@ class ClassifierService final : public v1::Classifier::CallbackService {
       const v1::ListModelsRequest* request,
       v1::ListModelsResponse* response) override;
 
+  using Done = std::function<void(const absl::Status&)>;
+
+  // Classifies `request` into `response` and calls `done` exactly once, on
+  // whichever thread finishes; the entry of every transport (gRPC here, the
+  // HTTP server too). `request` and `response` must live until then;
+  // `context` gives the deadline, cancellation and protocol. When `used` is
+  // given, it receives the model version the request was routed to.
+  void Submit(const CallContext& context, const v1::ClassifyRequest* request,
+              v1::ClassifyResponse* response,
+              std::shared_ptr<ServedModel>* used, Done done);
+
   // From now on new requests get UNAVAILABLE; accepted ones go on.
   void StartDraining() { draining_ = true; }
   // Waits until no accepted request is unanswered or `timeout` passes;
@@ -60,15 +72,9 @@ class ClassifierService final : public v1::Classifier::CallbackService {
  private:
   struct Call;
   class Stream;
-  using Done = std::function<void(const absl::Status&)>;
-
-  // Classifies `request` into `response` and calls `done` exactly once, on
-  // whichever thread finishes. `request` and `response` must live until
-  // then; `context` gives the deadline and cancellation.
-  void Submit(grpc::CallbackServerContext* context,
-              const v1::ClassifyRequest* request,
-              v1::ClassifyResponse* response,
-              std::shared_ptr<ServedModel>* used, Done done);
+  // The CallContext of a gRPC call: its deadline on clock_, its
+  // cancellation.
+  CallContext GrpcContext(grpc::CallbackServerContext* context) const;
   void Preprocess(std::shared_ptr<Call> call);
   // Records the call's metrics and calls its `done`.
   void Finish(Call& call, const absl::Status& status);
