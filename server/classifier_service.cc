@@ -1,7 +1,8 @@
 #include "server/classifier_service.h"
 
+#include <algorithm>
 #include <deque>
-#include <set>
+#include <vector>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -91,7 +92,7 @@ void ClassifierService::Submit(const CallContext& context,
   }
   metrics_->inflight().Increment();
 
-  if (draining_) {
+  if (draining_.load()) {
     Finish(*call, absl::UnavailableError("server is shutting down"));
     return;
   }
@@ -170,14 +171,15 @@ void ClassifierService::Finish(Call& call, const absl::Status& status) {
   done(status);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (--inflight_ > 0) return;
+    if (--inflight_ > 0 || !streams_.empty()) return;
   }
   idle_.notify_all();
 }
 
 bool ClassifierService::WaitIdle(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return idle_.wait_for(lock, timeout, [this] { return inflight_ == 0; });
+  return idle_.wait_for(lock, timeout,
+                        [this] { return inflight_ == 0 && streams_.empty(); });
 }
 
 // One ClassifyStream call. Reads an item, submits it, and reads the next
@@ -191,9 +193,25 @@ class ClassifierService::Stream
  public:
   Stream(ClassifierService* service, grpc::CallbackServerContext* context)
       : service_(service), context_(context) {
+    if (!service_->AddStream(this)) {  // the server is draining
+      finished_ = true;
+      Finish(DrainingStatus());
+      return;
+    }
     read_pending_ = true;
     StartRead(&read_);
   }
+
+  // The server drains: the stream ends, UNAVAILABLE, once the items in
+  // flight are answered (at once when none is), whatever the client still
+  // sends. Called with the service's lock held, which keeps the stream alive
+  // until it is finished.
+  bool Drain() {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    return ShouldFinishLocked();
+  }
+  void FinishNow() { Finish(end_status_); }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client closed its side, or the call ended
@@ -204,7 +222,7 @@ class ClassifierService::Stream
         reads_done_ = true;
         finish = ShouldFinishLocked();
       }
-      if (finish) Finish(grpc::Status::OK);
+      if (finish) FinishNow();
       return;
     }
     auto item = std::make_shared<Item>();
@@ -212,8 +230,11 @@ class ClassifierService::Stream
     bool read_more;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      read_pending_ = false;
+      if (finished_) return;  // drained while this item was read: dropped
       ++in_flight_;
-      read_more = in_flight_ < kMaxStreamItemsInFlight;
+      ++busy_;
+      read_more = in_flight_ < kMaxStreamItemsInFlight && !draining_;
       read_paused_ = !read_more;
       read_pending_ = read_more;
     }
@@ -222,11 +243,9 @@ class ClassifierService::Stream
                      [this, item](const absl::Status& status) {
                        ItemDone(item, status);
                      });
-    if (used) {
-      std::lock_guard<std::mutex> lock(mu_);
-      used_.insert(std::move(used));
-    }
+    if (used) Remember(used);
     if (read_more) StartRead(&read_);
+    EndBusy();
   }
 
   void OnWriteDone(bool ok) override {
@@ -246,35 +265,71 @@ class ClassifierService::Stream
       } else {
         writing_ = false;
       }
-      if (read_paused_ && !reads_done_ && !broken_) {
+      if (read_paused_ && !reads_done_ && !broken_ && !draining_) {
         read_paused_ = false;
         read_pending_ = true;
         resume_read = true;
+        ++busy_;
       }
       finish = ShouldFinishLocked();
     }
     if (next) StartWrite(next);
-    if (resume_read) StartRead(&read_);
-    if (finish) Finish(grpc::Status::OK);
+    if (resume_read) {
+      StartRead(&read_);
+      EndBusy();
+    }
+    if (finish) FinishNow();
   }
 
   void OnCancel() override {
     // Wake the batchers so that they drop this stream's queued items now.
-    std::set<std::shared_ptr<ServedModel>> used;
+    std::vector<std::weak_ptr<ServedModel>> used;
     {
       std::lock_guard<std::mutex> lock(mu_);
       used.swap(used_);
     }
-    for (const auto& model : used) model->Wake();
+    for (const auto& weak : used) {
+      if (auto model = weak.lock()) model->Wake();
+    }
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    service_->RemoveStream(this);
+    delete this;
+  }
 
  private:
   struct Item {
     v1::ClassifyRequest request;
     v1::ClassifyResponse response;
   };
+
+  // Ends a reaction that was starting a read: Finish must not come before
+  // it, so a drain waits for it.
+  void EndBusy() {
+    bool finish;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --busy_;
+      finish = ShouldFinishLocked();
+    }
+    if (finish) FinishNow();
+  }
+
+  // Notes a version this stream sent an item to, without holding it: the
+  // item's call holds it while in flight, and a version no item uses may
+  // unload whatever streams stay open (docs/design.md, "Lifecycle").
+  void Remember(const std::shared_ptr<ServedModel>& model) {
+    std::lock_guard<std::mutex> lock(mu_);
+    used_.erase(std::remove_if(used_.begin(), used_.end(),
+                               [&](const std::weak_ptr<ServedModel>& weak) {
+                                 return weak.expired() ||
+                                        (!weak.owner_before(model) &&
+                                         !model.owner_before(weak));
+                               }),
+                used_.end());
+    used_.push_back(model);
+  }
 
   void ItemDone(const std::shared_ptr<Item>& item, const absl::Status& status) {
     if (!status.ok()) {
@@ -299,16 +354,25 @@ class ClassifierService::Stream
       }
     }
     if (write) StartWrite(write);
-    if (finish) Finish(grpc::Status::OK);
+    if (finish) FinishNow();
+  }
+
+  static grpc::Status DrainingStatus() {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "server is shutting down; send the items not answered "
+                        "to another server");
   }
 
   // True once, when the stream has nothing more to read or write: the
   // client closed its side (or the call broke with no read outstanding) and
-  // every item is answered.
+  // every item is answered; or the server drains and every item is answered
+  // (a read may be outstanding: Finish ends it). Sets end_status_.
   bool ShouldFinishLocked() {
-    if (finished_ || in_flight_ > 0 || read_pending_) return false;
-    if (!reads_done_ && !broken_) return false;
+    if (finished_ || in_flight_ > 0 || busy_ > 0) return false;
+    bool closed = !read_pending_ && (reads_done_ || broken_);
+    if (!closed && !draining_) return false;
     finished_ = true;
+    end_status_ = closed ? grpc::Status::OK : DrainingStatus();
     return true;
   }
 
@@ -319,14 +383,47 @@ class ClassifierService::Stream
   std::mutex mu_;
   int in_flight_ = 0;  // submitted and not yet written (or given up)
   std::deque<std::shared_ptr<Item>> to_write_;  // front is being written
-  std::set<std::shared_ptr<ServedModel>> used_;
+  std::vector<std::weak_ptr<ServedModel>> used_;  // see Remember()
   bool writing_ = false;
   bool read_paused_ = false;   // in_flight_ hit the limit; no read issued
   bool read_pending_ = false;  // a StartRead awaits its OnReadDone
   bool reads_done_ = false;
   bool broken_ = false;
+  int busy_ = 0;  // reactions between deciding to read and StartRead
+  bool draining_ = false;
   bool finished_ = false;
+  grpc::Status end_status_;  // set with finished_
 };
+
+bool ClassifierService::AddStream(Stream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (draining_) return false;
+  streams_.insert(stream);
+  return true;
+}
+
+void ClassifierService::RemoveStream(Stream* stream) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    streams_.erase(stream);
+    if (inflight_ > 0 || !streams_.empty()) return;
+  }
+  idle_.notify_all();
+}
+
+void ClassifierService::StartDraining() {
+  std::vector<Stream*> finish;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    // A stream is deleted only after it is finished, so those that Drain()
+    // finishes here stay valid outside the lock.
+    for (Stream* stream : streams_) {
+      if (stream->Drain()) finish.push_back(stream);
+    }
+  }
+  for (Stream* stream : finish) stream->FinishNow();
+}
 
 grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse>*
 ClassifierService::ClassifyStream(grpc::CallbackServerContext* context) {
@@ -343,6 +440,7 @@ grpc::ServerUnaryReactor* ClassifierService::ListModels(
     out->set_version(info.version);
     out->set_state(info.state);
     out->set_state_reason(info.reason);
+    out->set_serving_version(info.serving_version);
     if (!info.model) continue;
     const ModelMetadata& meta = info.model->metadata();
     out->set_architecture(meta.architecture);

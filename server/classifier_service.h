@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -63,10 +64,11 @@ class ClassifierService final : public v1::Classifier::CallbackService {
               v1::ClassifyResponse* response,
               std::shared_ptr<ServedModel>* used, Done done);
 
-  // From now on new requests get UNAVAILABLE; accepted ones go on.
-  void StartDraining() { draining_ = true; }
-  // Waits until no accepted request is unanswered or `timeout` passes;
-  // true when idle.
+  // From now on new requests get UNAVAILABLE; accepted ones go on. Each
+  // open stream ends, UNAVAILABLE, once its items in flight are answered.
+  void StartDraining();
+  // Waits until no accepted request is unanswered and no stream is open, or
+  // `timeout` passes; true when idle.
   bool WaitIdle(std::chrono::milliseconds timeout);
 
  private:
@@ -76,6 +78,9 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // cancellation.
   CallContext GrpcContext(grpc::CallbackServerContext* context) const;
   void Preprocess(std::shared_ptr<Call> call);
+  // Registers an open stream; false when draining (the stream must end).
+  bool AddStream(Stream* stream);
+  void RemoveStream(Stream* stream);
   // Records the call's metrics and calls its `done`.
   void Finish(Call& call, const absl::Status& status);
 
@@ -88,6 +93,9 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   std::mutex mu_;
   std::condition_variable idle_;
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Open streams; each removes itself when done. Set with draining_ under
+  // mu_, so that no stream opens unseen by StartDraining.
+  std::set<Stream*> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gcnserve

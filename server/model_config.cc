@@ -96,11 +96,17 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(const std::string& json,
       }
     } else if (key == "version_policy") {
       status = ReadPolicy(value, path, config);
+    } else if (key == "default") {
+      if (!value.is_boolean()) {
+        status = Bad(path, key, "must be true or false");
+      } else {
+        config.is_default = value.get<bool>();
+      }
     } else {
       status = Bad(path, key,
                    "unknown; allowed keys: max_batch_size, max_queue_delay_us, "
                    "max_queue_size, instances, intra_op_threads, device, "
-                   "version_policy");
+                   "version_policy, default");
     }
     if (!status.ok()) return status;
   }
@@ -114,12 +120,9 @@ bool IsDeviceName(const std::string& device) {
                      [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::vector<int64_t> ModelConfig::Select(std::vector<int64_t> on_disk) const {
+std::vector<int64_t> ModelConfig::Candidates(std::vector<int64_t> on_disk) const {
   std::sort(on_disk.begin(), on_disk.end(), std::greater<int64_t>());
-  if (versions.empty()) {
-    if (static_cast<int>(on_disk.size()) > latest) on_disk.resize(latest);
-    return on_disk;
-  }
+  if (versions.empty()) return on_disk;
   std::vector<int64_t> chosen;
   for (int64_t v : on_disk) {
     if (std::find(versions.begin(), versions.end(), v) != versions.end()) {
@@ -127,6 +130,10 @@ std::vector<int64_t> ModelConfig::Select(std::vector<int64_t> on_disk) const {
     }
   }
   return chosen;
+}
+
+int ModelConfig::Wanted(int candidates) const {
+  return versions.empty() ? std::min(latest, candidates) : candidates;
 }
 
 }  // namespace gcnserve

@@ -15,7 +15,8 @@ namespace gcnserve {
 //
 //   {"max_batch_size": 16, "max_queue_delay_us": 1000, "max_queue_size": 64,
 //    "instances": 2, "intra_op_threads": 1, "device": "cuda:0",
-//    "version_policy": {"latest": 2}}       // or {"versions": [1, 3]}
+//    "version_policy": {"latest": 2},       // or {"versions": [1, 3]}
+//    "default": true}
 struct ModelConfig {
   Batcher::Options batching;
   int instances = 1;          // copies of the model, each with a batch thread
@@ -23,6 +24,9 @@ struct ModelConfig {
   std::string device = "cpu";
   int latest = 1;                // serve the newest `latest` versions...
   std::vector<int64_t> versions; // ...or, when not empty, exactly these
+  // The default model when --default-model names none (the first such model
+  // by name when several say so); see docs/design.md, "Lifecycle".
+  bool is_default = false;
 
   // Reads `json` (the text of `path`, named in errors) over `defaults`.
   // INVALID_ARGUMENT names the file and the key for an unknown key or a bad
@@ -31,8 +35,13 @@ struct ModelConfig {
                                            const std::string& path,
                                            const ModelConfig& defaults);
 
-  // Picks the versions to serve from those on disk (any order).
-  std::vector<int64_t> Select(std::vector<int64_t> on_disk) const;
+  // The versions on disk (any order) that the policy may serve, newest
+  // first: all of them for {"latest": N} (the N newest that load are
+  // served), the listed ones for {"versions": [..]}.
+  std::vector<int64_t> Candidates(std::vector<int64_t> on_disk) const;
+  // How many of the candidates are served: N for {"latest": N}, all for
+  // {"versions": [..]}.
+  int Wanted(int candidates) const;
 };
 
 // True for "cpu", "cuda" and "cuda:N".

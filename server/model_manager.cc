@@ -1,28 +1,25 @@
 #include "server/model_manager.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
-#include <filesystem>
+#include <exception>
 #include <fstream>
-#include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/log.h"
-#include "server/model_repository.h"
 
 namespace gcnserve {
 namespace {
 
-// The default model when none is configured and it is served.
-constexpr char kPreferredDefault[] = "model3";
-
-int64_t FileStamp(const std::string& path) {
-  std::error_code error;
-  auto time = std::filesystem::last_write_time(path, error);
-  return error ? 0 : static_cast<int64_t>(time.time_since_epoch().count());
-}
+// Scans made of a repository that keeps changing before giving up until the
+// next Reconcile.
+constexpr int kScanAttempts = 3;
 
 absl::StatusOr<std::string> ReadText(const std::string& path) {
   std::ifstream in(path);
@@ -34,6 +31,24 @@ absl::StatusOr<std::string> ReadText(const std::string& path) {
 
 }  // namespace
 
+FileSignature FileSignature::Of(const std::string& path) {
+  FileSignature signature;
+  struct stat info;
+  if (::stat(path.c_str(), &info) != 0) return signature;
+  signature.size = static_cast<int64_t>(info.st_size);
+  signature.mtime_ns = static_cast<int64_t>(info.st_mtim.tv_sec) * 1'000'000'000 +
+                       info.st_mtim.tv_nsec;
+  signature.mode = static_cast<uint32_t>(info.st_mode);
+  signature.inode = static_cast<uint64_t>(info.st_ino);
+  signature.device = static_cast<uint64_t>(info.st_dev);
+  return signature;
+}
+
+bool FileSignature::operator==(const FileSignature& other) const {
+  return size == other.size && mtime_ns == other.mtime_ns &&
+         mode == other.mode && inode == other.inode && device == other.device;
+}
+
 ModelManager::ModelManager(Options options, ModelLoader loader,
                            Metrics* metrics, Clock* clock,
                            HealthCallback on_health)
@@ -43,38 +58,65 @@ ModelManager::ModelManager(Options options, ModelLoader loader,
       clock_(clock),
       on_health_(std::move(on_health)) {}
 
-ModelManager::~ModelManager() { StopAll(/*drain=*/true); }
+ModelManager::~ModelManager() {
+  StopAll(/*drain=*/true);
+  unloader_.Close();
+}
 
-absl::Status ModelManager::Reconcile() {
+absl::StatusOr<std::vector<ModelOnDisk>> ModelManager::Scan() const {
+  absl::Status last;
+  for (int attempt = 1; attempt <= kScanAttempts; ++attempt) {
+    absl::StatusOr<std::vector<ModelOnDisk>> disk;
+    try {
+      disk = options_.scan(options_.repository);
+    } catch (const std::exception& e) {
+      disk = absl::AbortedError(absl::StrCat("scan failed: ", e.what()));
+    }
+    if (disk.ok() || !absl::IsAborted(disk.status())) return disk;
+    last = disk.status();
+    Log("repository scan ", attempt, " of ", kScanAttempts, ": ",
+        last.message(), attempt < kScanAttempts ? "; scanning again" : "");
+  }
+  return last;
+}
+
+absl::Status ModelManager::Reconcile(Retry retry) {
   std::lock_guard<std::mutex> reconciling(reconcile_mu_);
-  absl::StatusOr<std::vector<ModelOnDisk>> disk =
-      ScanRepository(options_.repository);
+  absl::StatusOr<std::vector<ModelOnDisk>> disk = Scan();
   if (!disk.ok()) return disk.status();
   std::set<std::string> names;
   for (const ModelOnDisk& model : *disk) {
     names.insert(model.name);
-    ReconcileModel(model.name, model.versions, model.config_path);
+    ReconcileModel(model, retry);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [name, versions] : models_) {
+  for (auto it = models_.begin(); it != models_.end();) {
+    const std::string name = it->first;
+    auto& versions = it->second;
+    ++it;
     if (names.count(name)) continue;
     std::vector<int64_t> gone;
     for (const auto& [version, entry] : versions) gone.push_back(version);
     for (int64_t version : gone) UnloadLocked(name, version);
+    models_.erase(name);
+    marked_default_.erase(name);
     ReportHealthLocked(name);
   }
   return absl::OkStatus();
 }
 
-void ModelManager::ReconcileModel(const std::string& name,
-                                  const std::map<int64_t, std::string>& on_disk,
-                                  const std::string& config_path) {
+void ModelManager::ReconcileModel(const ModelOnDisk& disk, Retry retry) {
+  const std::string& name = disk.name;
+  if (!disk.error.empty()) {
+    Log("model ", name, ": ", disk.error, "; keeping the versions already loaded");
+    return;
+  }
   ModelConfig config = options_.defaults;
-  if (!config_path.empty()) {
+  if (!disk.config_path.empty()) {
     absl::StatusOr<ModelConfig> parsed = [&]() -> absl::StatusOr<ModelConfig> {
-      absl::StatusOr<std::string> text = ReadText(config_path);
+      absl::StatusOr<std::string> text = ReadText(disk.config_path);
       if (!text.ok()) return text.status();
-      return ModelConfig::Parse(*text, config_path, options_.defaults);
+      return ModelConfig::Parse(*text, disk.config_path, options_.defaults);
     }();
     if (!parsed.ok()) {
       // Keep serving what is loaded; load nothing new until the file is fixed.
@@ -85,69 +127,98 @@ void ModelManager::ReconcileModel(const std::string& name,
     }
     config = *std::move(parsed);
   }
-  std::vector<int64_t> available;
-  for (const auto& [version, path] : on_disk) available.push_back(version);
-  std::vector<int64_t> wanted = config.Select(available);  // newest first
-
-  for (int64_t version : wanted) {
-    const std::string& path = on_disk.at(version);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      Version& entry = models_[name][version];
-      bool loaded = entry.state == v1::MODEL_STATE_READY || entry.state == v1::MODEL_STATE_LOADING;
-      bool failed_unchanged = entry.state == v1::MODEL_STATE_FAILED &&
-                              entry.path == path &&
-                              entry.file_stamp == FileStamp(path);
-      // A version on its way out is left to go; a later scan reloads it.
-      if (loaded || failed_unchanged || entry.state == v1::MODEL_STATE_UNLOADING) continue;
-      entry.state = v1::MODEL_STATE_LOADING;
-      entry.path = path;
-      entry.reason.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (config.is_default) {
+      marked_default_.insert(name);
+    } else {
+      marked_default_.erase(name);
     }
-    LoadVersion(name, version, path, config);
+  }
+
+  // Newest first, the policy's candidates until enough of them serve.
+  std::vector<int64_t> on_disk;
+  for (const auto& [version, path] : disk.versions) on_disk.push_back(version);
+  const std::vector<int64_t> candidates = config.Candidates(on_disk);
+  const int wanted = config.Wanted(static_cast<int>(candidates.size()));
+  std::set<int64_t> chosen, tried;
+  for (int64_t version : candidates) {
+    if (static_cast<int>(chosen.size()) == wanted) break;
+    tried.insert(version);
+    if (Serve(name, version, disk.versions.at(version), config, retry)) {
+      chosen.insert(version);
+    }
   }
 
   std::lock_guard<std::mutex> lock(mu_);
   auto& versions = models_[name];
-  // While a wanted version is not READY (it failed), the newest versions
-  // that still serve and are still on disk stay, to fill the gap.
-  int gap = 0;
-  for (int64_t version : wanted) gap += versions[version].state != v1::MODEL_STATE_READY;
-  std::vector<int64_t> unwanted;
-  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-    int64_t version = it->first;
-    if (std::find(wanted.begin(), wanted.end(), version) != wanted.end()) {
-      continue;
-    }
-    if (gap > 0 && it->second.state == v1::MODEL_STATE_READY && on_disk.count(version)) {
+  // Versions in memory fill in for the candidates that failed: they serve
+  // until something loads in their place.
+  int gap = wanted - static_cast<int>(chosen.size());
+  std::set<int64_t> keep = chosen;
+  for (auto it = versions.rbegin(); it != versions.rend() && gap > 0; ++it) {
+    if (it->second.state == v1::MODEL_STATE_READY && !keep.count(it->first)) {
+      keep.insert(it->first);
       --gap;
-      continue;
     }
-    unwanted.push_back(version);
   }
-  for (int64_t version : unwanted) UnloadLocked(name, version);
+  std::vector<int64_t> leaving;
+  for (const auto& [version, entry] : versions) {
+    if (keep.count(version)) continue;
+    // A FAILED version stays listed while it stands in for the reason an
+    // older one serves.
+    if (entry.state == v1::MODEL_STATE_FAILED && tried.count(version)) continue;
+    leaving.push_back(version);
+  }
+  for (int64_t version : leaving) UnloadLocked(name, version);
+  if (versions.empty()) models_.erase(name);
   ReportHealthLocked(name);
+}
+
+bool ModelManager::Serve(const std::string& name, int64_t version,
+                         const std::string& path, const ModelConfig& config,
+                         Retry retry) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Version& entry = models_[name][version];
+    if (entry.state == v1::MODEL_STATE_READY) return true;
+    if (entry.state == v1::MODEL_STATE_FAILED && retry == Retry::kChanged &&
+        entry.path == path && entry.file == FileSignature::Of(path)) {
+      return false;
+    }
+    entry.state = v1::MODEL_STATE_LOADING;
+    entry.path = path;
+    entry.reason.clear();
+  }
+  LoadVersion(name, version, path, config);
+  std::lock_guard<std::mutex> lock(mu_);
+  return models_[name][version].state == v1::MODEL_STATE_READY;
 }
 
 void ModelManager::LoadVersion(const std::string& name, int64_t version,
                                const std::string& path,
                                const ModelConfig& config) {
   auto start = std::chrono::steady_clock::now();
-  int64_t stamp = FileStamp(path);
-  absl::StatusOr<LoadedModel> loaded = loader_(path, config);
-  std::shared_ptr<ServedModel> model;
+  FileSignature file = FileSignature::Of(path);
+  absl::StatusOr<LoadedModel> loaded;
+  try {
+    loaded = loader_(path, config);
+  } catch (const std::exception& e) {
+    loaded = absl::InternalError(absl::StrCat("loading raised: ", e.what()));
+  }
+  std::unique_ptr<ServedModel> model;
   if (loaded.ok()) {
     ServedModel::Options model_options;
     model_options.batching = config.batching;
     model_options.max_image_pixels = options_.max_image_pixels;
-    model = std::make_shared<ServedModel>(
+    model = std::make_unique<ServedModel>(
         name, version, std::move(loaded->metadata), std::move(loaded->runners),
         model_options, metrics_->ForModel(name), clock_);
     model->Start();
   }
   std::lock_guard<std::mutex> lock(mu_);
   Version& entry = models_[name][version];
-  entry.file_stamp = stamp;
+  entry.file = file;
   if (!loaded.ok()) {
     entry.state = v1::MODEL_STATE_FAILED;
     entry.reason = std::string(loaded.status().message());
@@ -156,8 +227,14 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
     metrics_->SetModelReady(name, version, false);
     return;
   }
+  const uint64_t id = ++next_id_;
+  entry.id = id;
   entry.state = v1::MODEL_STATE_READY;
-  entry.model = std::move(model);
+  entry.model = unloader_.Adopt(std::move(model), [this, name, version, id] {
+    std::lock_guard<std::mutex> lock(mu_);
+    unloading_.erase(id);
+    Log("model ", name, " version ", version, " unloaded");
+  });
   metrics_->SetModelReady(name, version, true);
   Log("model ", name, " version ", version, " ready (",
       entry.model->metadata().architecture, ", ", entry.model->instances(),
@@ -170,38 +247,24 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
 }
 
 void ModelManager::UnloadLocked(const std::string& name, int64_t version) {
-  Version& entry = models_[name][version];
+  auto& versions = models_[name];
+  auto it = versions.find(version);
+  if (it == versions.end()) return;
+  Version entry = std::move(it->second);
+  versions.erase(it);
+  if (entry.state != v1::MODEL_STATE_READY) return;
   metrics_->SetModelReady(name, version, false);
-  if (entry.state != v1::MODEL_STATE_READY) {
-    if (entry.state != v1::MODEL_STATE_UNLOADING) models_[name].erase(version);
-    return;
-  }
-  entry.state = v1::MODEL_STATE_UNLOADING;
-  std::shared_ptr<ServedModel> model = entry.model;
   Log("model ", name, " version ", version,
       " unloading once its requests finish");
-  model->Flush();
-  unloaders_.emplace_back([this, name, version, model]() mutable {
-    // Requests hold the model while they run; no new ones can find it.
-    // References: this lambda's and the entry's.
-    while (model.use_count() > 2) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    model->Stop(/*drain=*/true);
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& versions = models_[name];
-    auto it = versions.find(version);
-    if (it != versions.end() && it->second.state == v1::MODEL_STATE_UNLOADING) {
-      versions.erase(it);
-    }
-    if (versions.empty()) models_.erase(name);
-    Log("model ", name, " version ", version, " unloaded");
-  });
+  entry.model->Flush();
+  unloading_[entry.id] = {name, version, entry.model};
+  // This may be the last reference: the unloader takes the version then.
+  entry.model.reset();
 }
 
 void ModelManager::ReportHealthLocked(const std::string& name) {
   auto it = models_.find(name);
-  bool serving = it != models_.end() && HasReady(it->second);
+  bool serving = it != models_.end() && NewestReady(it->second) != nullptr;
   auto [known, inserted] = serving_.emplace(name, serving);
   if (inserted || known->second != serving) {
     known->second = serving;
@@ -211,21 +274,22 @@ void ModelManager::ReportHealthLocked(const std::string& name) {
 
 std::string ModelManager::DefaultModelLocked() const {
   if (!options_.default_model.empty()) return options_.default_model;
-  auto preferred = models_.find(kPreferredDefault);
-  if (preferred != models_.end() && HasReady(preferred->second)) {
-    return kPreferredDefault;
+  for (const std::string& name : marked_default_) {
+    auto it = models_.find(name);
+    if (it != models_.end() && NewestReady(it->second)) return name;
   }
   for (const auto& [name, versions] : models_) {
-    if (HasReady(versions)) return name;
+    if (NewestReady(versions)) return name;
   }
   return "";
 }
 
-bool ModelManager::HasReady(const std::map<int64_t, Version>& versions) {
-  for (const auto& [version, entry] : versions) {
-    if (entry.state == v1::MODEL_STATE_READY) return true;
+const ModelManager::Version* ModelManager::NewestReady(
+    const std::map<int64_t, Version>& versions) {
+  for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+    if (it->second.state == v1::MODEL_STATE_READY) return &it->second;
   }
-  return false;
+  return nullptr;
 }
 
 std::string ModelManager::DefaultModel() const {
@@ -236,7 +300,7 @@ std::string ModelManager::DefaultModel() const {
 bool ModelManager::AnyReady() const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, versions] : models_) {
-    if (HasReady(versions)) return true;
+    if (NewestReady(versions)) return true;
   }
   return false;
 }
@@ -256,9 +320,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelManager::Find(
   }
   const auto& versions = model->second;
   if (version == 0) {
-    for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-      if (it->second.state == v1::MODEL_STATE_READY) return it->second.model;
-    }
+    if (const Version* ready = NewestReady(versions)) return ready->model;
     return absl::UnavailableError(
         absl::StrCat("model '", name, "' has no ready version"));
   }
@@ -282,10 +344,23 @@ std::vector<ModelManager::VersionInfo> ModelManager::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<VersionInfo> list;
   for (const auto& [name, versions] : models_) {
+    const Version* serving = NewestReady(versions);
     for (const auto& [version, entry] : versions) {
-      list.push_back({name, version, entry.state, entry.reason, entry.model});
+      VersionInfo info{name, version, entry.state, entry.reason, 0, entry.model};
+      if (entry.state == v1::MODEL_STATE_FAILED && serving) {
+        info.serving_version = serving->model->version();
+      }
+      list.push_back(std::move(info));
     }
   }
+  for (const auto& [id, entry] : unloading_) {
+    list.push_back({entry.name, entry.version, v1::MODEL_STATE_UNLOADING, "", 0,
+                    entry.model.lock()});
+  }
+  std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.name, a.version, a.state) <
+           std::tie(b.name, b.version, b.state);
+  });
   return list;
 }
 
@@ -299,19 +374,19 @@ void ModelManager::FlushAll() {
 }
 
 void ModelManager::StopAll(bool drain) {
-  std::vector<std::thread> unloaders;
   std::vector<std::shared_ptr<ServedModel>> models;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    unloaders.swap(unloaders_);
     for (auto& [name, versions] : models_) {
       for (auto& [version, entry] : versions) {
-        if (entry.model && entry.state == v1::MODEL_STATE_READY) models.push_back(entry.model);
+        if (entry.model) models.push_back(entry.model);
       }
+    }
+    for (auto& [id, entry] : unloading_) {
+      if (auto model = entry.model.lock()) models.push_back(std::move(model));
     }
   }
   for (auto& model : models) model->Stop(drain);
-  for (std::thread& unloader : unloaders) unloader.join();
 }
 
 }  // namespace gcnserve

@@ -7,7 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
+#include <set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -18,7 +18,9 @@
 #include "server/metrics.h"
 #include "server/model_config.h"
 #include "server/model_metadata.h"
+#include "server/model_repository.h"
 #include "server/model_runner.h"
+#include "server/model_unloader.h"
 #include "server/served_model.h"
 
 namespace gcnserve {
@@ -33,17 +35,44 @@ struct LoadedModel {
 using ModelLoader = std::function<absl::StatusOr<LoadedModel>(
     const std::string& path, const ModelConfig& config)>;
 
-// Keeps the served models in line with the repository on disk.
+// What identifies a model file's contents without reading it: a FAILED
+// version is tried again when any of these changes.
+struct FileSignature {
+  int64_t size = -1;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0;
+  uint64_t inode = 0;
+  uint64_t device = 0;
+
+  // The file's signature now; all fields unset when it cannot be stat'ed.
+  static FileSignature Of(const std::string& path);
+  bool operator==(const FileSignature& other) const;
+  bool operator!=(const FileSignature& other) const { return !(*this == other); }
+};
+
+// The repository as a scan finds it (ScanRepository in production; tests
+// inject faults).
+using RepositoryScanner = std::function<absl::StatusOr<std::vector<ModelOnDisk>>(
+    const std::string& repository)>;
+
+// Keeps the served models in line with the repository on disk, by the
+// lifecycle rules of docs/design.md ("Lifecycle"):
 //
-// Reconcile() scans the repository, loads and warms up the versions that each
-// model's version policy wants and that are not loaded yet, and unloads those
-// no longer wanted. A version takes traffic only once warmed up; requests for
-// the newest version move to it at once. A version leaves in three steps: no
-// new requests reach it, its queued and running requests finish, then its
-// threads stop. A version that fails to load is FAILED (logged, counted) and
-// is not retried until its file changes; the versions already serving go on,
-// even those the version policy would otherwise retire, until a newer one is
-// READY in its place.
+// - A model serves the versions its policy wants that load: for
+//   {"latest": N}, the N newest versions on disk that load (a FAILED one is
+//   skipped and the next older one loaded); for {"versions": [..]}, the
+//   listed ones that load.
+// - A version in memory serves until its replacement is warmed up and
+//   READY, even when its folder was removed; when none can replace it (every
+//   candidate fails) it goes on serving. A model without any version on disk
+//   (or without its folder) is unloaded.
+// - A FAILED version is tried again when its file changes (size, mtime,
+//   mode, inode) and on every Reconcile(Retry::kAll) (SIGHUP); it is listed,
+//   with its reason and the version serving in its place, while it is on disk
+//   and newer than the versions served.
+// - A version leaves in three steps: no new request finds it (UNLOADING),
+//   the requests that hold it finish, and when the last reference goes the
+//   ModelUnloader stops and frees it. Nothing else holds a version.
 //
 // Thread-safe. Find() is on every request's path and holds the lock briefly.
 class ModelManager {
@@ -52,9 +81,10 @@ class ModelManager {
     std::string repository;
     ModelConfig defaults;            // overridden by each config.json
     int64_t max_image_pixels = 50'000'000;
-    // Empty: "model3" (the report's model, the bundled default) while it is
-    // ready, else the first ready model by name.
+    // --default-model. Empty: the first ready model by name whose
+    // config.json says "default": true, else the first ready model by name.
     std::string default_model;
+    RepositoryScanner scan = ScanRepository;
   };
   // Told whenever a model starts or stops having a ready version.
   using HealthCallback = std::function<void(const std::string& model, bool serving)>;
@@ -65,20 +95,26 @@ class ModelManager {
     int64_t version = 0;
     v1::ModelState state = v1::MODEL_STATE_UNSPECIFIED;
     std::string reason;                   // why FAILED
+    int64_t serving_version = 0;          // FAILED: the newest READY version
     std::shared_ptr<ServedModel> model;   // null unless READY or UNLOADING
   };
 
+  // Whether a scan tries FAILED versions whose file is unchanged again.
+  enum class Retry { kChanged, kAll };
+
   ModelManager(Options options, ModelLoader loader, Metrics* metrics,
                Clock* clock, HealthCallback on_health);
-  ~ModelManager();  // StopAll(true)
+  ~ModelManager();  // StopAll(true), then the unloads finish
 
   ModelManager(const ModelManager&) = delete;
   ModelManager& operator=(const ModelManager&) = delete;
 
   // Brings the served set in line with the disk; returns once new versions
   // are loaded (or failed); unloading goes on in the background. Calls are
-  // serialized. NOT_FOUND when the repository cannot be read.
-  absl::Status Reconcile();
+  // serialized. A scan that meets a changing repository is logged and made
+  // again (a few times); NOT_FOUND when the repository cannot be read,
+  // ABORTED when it kept changing. Serving goes on either way.
+  absl::Status Reconcile(Retry retry = Retry::kChanged);
 
   // The version a request asks for: `name` empty for the default model,
   // `version` 0 for the newest ready one. NOT_FOUND for an unknown model or
@@ -92,8 +128,8 @@ class ModelManager {
 
   // Makes every model's batches close at once (the start of a drain).
   void FlushAll();
-  // Stops every version (draining or failing their queues) and waits for
-  // the unloads under way.
+  // Stops every version (draining or failing their queues). Versions still
+  // held by requests are freed when their last reference goes.
   void StopAll(bool drain);
 
  private:
@@ -101,22 +137,32 @@ class ModelManager {
     v1::ModelState state = v1::MODEL_STATE_UNSPECIFIED;
     std::string reason;
     std::string path;
-    int64_t file_stamp = 0;  // the file's mtime when it was last loaded
-    std::shared_ptr<ServedModel> model;
+    FileSignature file;  // the file's when it was last tried
+    std::shared_ptr<ServedModel> model;  // READY only
+    uint64_t id = 0;                     // of the loaded model, for unloading_
+  };
+  // A version on its way out; its slot in models_ is free to load again.
+  struct Unloading {
+    std::string name;
+    int64_t version;
+    std::weak_ptr<ServedModel> model;
   };
 
-  void ReconcileModel(const std::string& name,
-                      const std::map<int64_t, std::string>& on_disk,
-                      const std::string& config_path);
+  absl::StatusOr<std::vector<ModelOnDisk>> Scan() const;
+  void ReconcileModel(const ModelOnDisk& disk, Retry retry);
+  // Loads the version unless it is READY, or FAILED with an unchanged file
+  // and `retry` kChanged; true when it is READY afterwards.
+  bool Serve(const std::string& name, int64_t version, const std::string& path,
+             const ModelConfig& config, Retry retry);
   void LoadVersion(const std::string& name, int64_t version,
                    const std::string& path, const ModelConfig& config);
-  // Takes the version out of service and unloads it in the background.
+  // Takes the version out of service; it unloads once no request holds it.
   void UnloadLocked(const std::string& name, int64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportHealthLocked(const std::string& name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string DefaultModelLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static bool HasReady(const std::map<int64_t, Version>& versions);
+  static const Version* NewestReady(const std::map<int64_t, Version>& versions);
 
   const Options options_;
   const ModelLoader loader_;
@@ -127,8 +173,13 @@ class ModelManager {
   std::mutex reconcile_mu_;  // one Reconcile at a time; taken before mu_
   mutable std::mutex mu_;
   std::map<std::string, std::map<int64_t, Version>> models_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Unloading> unloading_ ABSL_GUARDED_BY(mu_);  // by id
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // Models whose config.json says "default": true.
+  std::set<std::string> marked_default_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, bool> serving_ ABSL_GUARDED_BY(mu_);  // last reported
-  std::vector<std::thread> unloaders_ ABSL_GUARDED_BY(mu_);
+  // Last: its thread calls back into the members above until it is closed.
+  ModelUnloader unloader_;
 };
 
 }  // namespace gcnserve

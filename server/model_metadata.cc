@@ -88,14 +88,14 @@ absl::StatusOr<ModelMetadata> ParseJson(const Json& json) {
       if (value.is_number()) meta.metrics[key] = value.get<double>();
     }
   }
-  const std::string& arch = meta.architecture;
-  if (arch != "model1" && arch != "model2" && arch != "model3" &&
-      arch != "resnet") {
-    return Invalid("architecture", "must be model1, model2, model3 or resnet");
+  if (meta.architecture.empty()) {
+    return Invalid("architecture", "must be a non-empty label");
   }
   if (meta.labels.empty()) return Invalid("labels", "must not be empty");
+  if (meta.num_points < 0) {
+    return Invalid("num_points", "must be >= 0 (0: a model without a graph)");
+  }
   if (meta.has_graph()) {
-    if (meta.num_points < 1) return Invalid("num_points", "must be >= 1");
     if (meta.adjacency != "similarity" && meta.adjacency != "euclidean") {
       return Invalid("adjacency", "must be 'similarity' or 'euclidean'");
     }

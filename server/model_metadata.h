@@ -22,10 +22,12 @@ struct InputSpec {
 };
 
 // The metadata an export carries inside model.pt as the extra file
-// gcnserve.json (see DESIGN.md, "The export contract").
+// gcnserve.json (docs/design.md, "The export contract"). The server reads a
+// model's nature from it, never from its name: a model returns a graph when
+// num_points > 0; the architecture is a label it shows.
 struct ModelMetadata {
   std::string name;
-  std::string architecture;  // model1 | model2 | model3 | resnet
+  std::string architecture;  // a label (model1, model2, model3, resnet, ...)
   InputSpec input;
   std::vector<std::string> labels;
   int num_points = 0;        // 0 for a model without a graph
@@ -33,7 +35,7 @@ struct ModelMetadata {
   std::string dataset;
   std::map<std::string, double> metrics;
 
-  bool has_graph() const { return architecture != "resnet"; }
+  bool has_graph() const { return num_points > 0; }
 
   // Parses and checks gcnserve.json; the error names the offending field.
   static absl::StatusOr<ModelMetadata> Parse(std::string_view json);

@@ -15,6 +15,9 @@ struct ModelOnDisk {
   std::string name;
   std::map<int64_t, std::string> versions;  // version -> .../<version>/model.pt
   std::string config_path;                  // .../config.json; empty if none
+  // Why the folder could not be read (no versions are listed then; the
+  // model keeps what it serves); empty when it was read.
+  std::string error;
 };
 
 // Lists the model folders of `repository`, sorted by name: each with its
@@ -22,7 +25,9 @@ struct ModelOnDisk {
 // config.json. Folders without a version are listed with none, so that a
 // model whose versions were all removed can be unloaded. Files and folders
 // that do not fit the layout are skipped. NOT_FOUND when the repository is
-// not a readable folder.
+// not a readable folder; ABORTED when it changes or vanishes while it is
+// read (scan again). A model folder that vanishes is left out; one that
+// cannot be read is listed with `error`. Never throws.
 absl::StatusOr<std::vector<ModelOnDisk>> ScanRepository(
     const std::string& repository);
 

@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
+#include <exception>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -177,7 +178,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
 }
 
 void Server::SetHealth(const std::string& model, bool serving) {
-  // Called from Reconcile, which runs only while grpc_server_ exists.
+  // Called from Reconcile, which runs only while grpc_server_ exists. Once
+  // draining, the health service is shut down and ignores this.
   grpc_server_->GetHealthCheckService()->SetServingStatus(
       absl::StrCat(kServiceName, "/", model), serving);
 }
@@ -186,6 +188,7 @@ void Server::RequestReload() {
   {
     std::lock_guard<std::mutex> lock(reload_mu_);
     reload_requested_ = true;
+    reload_retry_failed_ = true;
   }
   reload_cv_.notify_all();
 }
@@ -203,10 +206,18 @@ void Server::ReloadLoop() {
       reload_cv_.wait(lock, woken);
     }
     if (reload_stop_) return;
+    ModelManager::Retry retry = reload_retry_failed_ ? ModelManager::Retry::kAll
+                                                     : ModelManager::Retry::kChanged;
     reload_requested_ = false;
+    reload_retry_failed_ = false;
     lock.unlock();
-    absl::Status status = models_->Reconcile();
-    if (!status.ok()) Log("reload: ", status.message());
+    absl::Status status;
+    try {
+      status = models_->Reconcile(retry);
+    } catch (const std::exception& e) {  // none expected; never end the thread
+      status = absl::InternalError(e.what());
+    }
+    if (!status.ok()) Log("reload: ", status.message(), "; serving goes on");
     lock.lock();
   }
 }
@@ -215,12 +226,11 @@ void Server::BeginDrain() {
   std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (draining_) return;
   draining_ = true;
+  drain_start_ = std::chrono::steady_clock::now();
   Log("draining: health NOT_SERVING, new requests UNAVAILABLE");
-  grpc::HealthCheckServiceInterface* health =
-      grpc_server_->GetHealthCheckService();
-  health->SetServingStatus("", false);
-  health->SetServingStatus(kServiceName, false);
-  for (const auto& info : models_->List()) SetHealth(info.name, false);
+  // Every service NOT_SERVING, and no later SetServingStatus (a reload's)
+  // can turn one back.
+  grpc_server_->GetHealthCheckService()->Shutdown();
   service_->StartDraining();
   models_->FlushAll();
 }
@@ -237,6 +247,11 @@ void Server::Shutdown() {
   reload_cv_.notify_all();
   if (reload_thread_.joinable()) reload_thread_.join();
 
+  // The grace window: load balancers see NOT_SERVING and UNAVAILABLE while
+  // what was accepted goes on.
+  std::this_thread::sleep_until(
+      drain_start_ + std::chrono::milliseconds(
+                         static_cast<int64_t>(options_.drain_grace_s * 1000)));
   auto timeout = std::chrono::milliseconds(
       static_cast<int64_t>(options_.drain_timeout_s * 1000));
   bool idle = service_->WaitIdle(timeout);
@@ -244,8 +259,11 @@ void Server::Shutdown() {
   models_->StopAll(/*drain=*/idle);
   // Requests still being decoded meet a stopped batcher and are answered.
   if (!service_->WaitIdle(std::chrono::seconds(5))) {
-    Log("some requests were still unanswered at shutdown");
+    Log("some requests or streams were still open at shutdown");
   }
+  // GOAWAY: clients take new calls elsewhere. Every accepted call is
+  // answered by now, so the deadline cancels nothing but a client stuck
+  // past the drain timeout.
   grpc_server_->Shutdown(std::chrono::system_clock::now() +
                          std::chrono::seconds(1));
   grpc_server_->Wait();

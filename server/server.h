@@ -1,6 +1,8 @@
 #ifndef GCNSERVE_SERVER_SERVER_H_
 #define GCNSERVE_SERVER_SERVER_H_
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -24,23 +26,32 @@ namespace gcnserve {
 //
 // Create() returns once the models are loaded and warmed up and health says
 // SERVING ("" and gcnserve.v1.Classifier; "gcnserve.v1.Classifier/<model>"
-// per model while it has a ready version). Shutdown() stops in a fixed order:
-// health NOT_SERVING, new requests UNAVAILABLE, wait up to the drain timeout
-// for accepted requests, stop the models, shut the gRPC server down, join.
+// per model while it has a ready version). Shutdown() stops in a fixed order
+// (docs/design.md, "Drain"): health NOT_SERVING for good, new requests and
+// streams UNAVAILABLE for the grace window, then up to the drain timeout for
+// accepted requests and open streams (each ends once its items are
+// answered), stop the models, GOAWAY and shut the gRPC server down, join. No
+// caller that did not cancel sees CANCELLED.
 class Server {
  public:
   static absl::StatusOr<std::unique_ptr<Server>> Create(
       const ServerOptions& options);
   ~Server();  // Shutdown()
 
-  // Asks the reload thread to scan the repository now (SIGHUP).
+  // Asks the reload thread to scan the repository now, trying FAILED
+  // versions again whether or not their file changed (SIGHUP).
   void RequestReload();
-  // Scans the repository and returns when new versions are loaded (tests).
+  // Scans the repository and returns when new versions are loaded (tests);
+  // FAILED versions are tried again only when their file changed.
   absl::Status ReloadNow() { return models_->Reconcile(); }
 
-  // The first half of Shutdown(): health NOT_SERVING, new requests
-  // UNAVAILABLE, batches close without waiting to fill. Idempotent.
+  // The first part of Shutdown(): health NOT_SERVING in a way no reload can
+  // undo, new requests and streams UNAVAILABLE, open streams end once their
+  // items are answered, batches close without waiting to fill. Idempotent;
+  // the grace window counts from the first call.
   void BeginDrain();
+  // True from BeginDrain() on (for /readyz and the like). Thread-safe.
+  bool draining() const { return draining_.load(); }
   // Idempotent and thread-safe; returns when the server has stopped.
   void Shutdown();
 
@@ -67,11 +78,13 @@ class Server {
   std::mutex reload_mu_;
   std::condition_variable reload_cv_;
   bool reload_requested_ ABSL_GUARDED_BY(reload_mu_) = false;
+  bool reload_retry_failed_ ABSL_GUARDED_BY(reload_mu_) = false;
   bool reload_stop_ ABSL_GUARDED_BY(reload_mu_) = false;
   std::thread reload_thread_;
 
   std::mutex shutdown_mu_;
-  bool draining_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  std::atomic<bool> draining_{false};  // set once, under shutdown_mu_
+  std::chrono::steady_clock::time_point drain_start_ ABSL_GUARDED_BY(shutdown_mu_);
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 

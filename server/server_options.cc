@@ -104,8 +104,8 @@ const std::vector<Flag>& Flags() {
              return v.empty() ? Bad("model-repository", v, "a folder") : absl::OkStatus();
            }),
       Text("default-model",
-           "model for requests that name none; empty: model3 (the report's "
-           "model) when it is served, else the first model by name",
+           "model for requests that name none; empty: the model whose "
+           "config.json says \"default\": true, else the first model by name",
            &ServerOptions::default_model, nullptr),
       Integer("max-batch-size",
               "largest batch the batcher forms (every size up to it is warmed up)",
@@ -134,9 +134,14 @@ const std::vector<Flag>& Flags() {
               &ServerOptions::max_image_pixels, int64_t{1}, int64_t{1} << 32),
       Integer("max-message-bytes", "largest gRPC message accepted, in bytes",
               &ServerOptions::max_message_bytes, 1024, 1 << 30),
+      Seconds("drain-grace-s",
+              "on SIGTERM or SIGINT, seconds during which health says "
+              "NOT_SERVING and new requests get UNAVAILABLE before clients are "
+              "sent away (GOAWAY), for load balancers to notice",
+              &ServerOptions::drain_grace_s, 3600),
       Seconds("drain-timeout-s",
-              "on SIGTERM or SIGINT, seconds to wait for queued and running "
-              "requests before exiting",
+              "after the grace window, seconds to wait for queued and running "
+              "requests and open streams before exiting",
               &ServerOptions::drain_timeout_s, 3600),
       Seconds("repository-poll-s",
               "seconds between scans of the model repository for new, changed "
@@ -238,17 +243,23 @@ std::string ServerOptions::Help() {
       "positive integer, and an optional <repository>/<model>/config.json that\n"
       "overrides the defaults above for that model with the keys\n"
       "max_batch_size, max_queue_delay_us, max_queue_size, instances,\n"
-      "intra_op_threads, device and version_policy ({\"latest\": N}, the\n"
-      "default being the newest 1, or {\"versions\": [..]}). Unknown keys and\n"
-      "bad values are refused, naming the file and key.\n"
+      "intra_op_threads, device, version_policy ({\"latest\": N}, the N\n"
+      "newest versions that load, the default being 1, or {\"versions\": [..]})\n"
+      "and default (true: the default model). Unknown keys and bad values are\n"
+      "refused, naming the file and key.\n"
       "\nReload: on SIGHUP, and every --repository-poll-s seconds when set, the\n"
       "repository is scanned: new versions are loaded and warmed up before they\n"
       "take traffic, then requests for the newest version move to them; a\n"
       "version no longer wanted stops taking requests, finishes the ones it\n"
-      "has, then unloads. A version that fails to load is FAILED in ListModels\n"
-      "and the versions already serving go on.\n"
-      "\nSignals: SIGTERM or SIGINT drains (health NOT_SERVING, new requests\n"
-      "UNAVAILABLE, queued ones finish) and exits 0; SIGHUP reloads.\n");
+      "has, then unloads once no request holds it. A version that fails to load\n"
+      "is FAILED in ListModels (with the version serving instead), the next\n"
+      "older one is loaded in its place, and it is tried again when its file\n"
+      "changes and on every SIGHUP. A version in memory serves until its\n"
+      "replacement is ready, even when its folder was removed.\n"
+      "\nSignals: SIGTERM or SIGINT drains: health NOT_SERVING and new requests\n"
+      "UNAVAILABLE for --drain-grace-s, then clients are sent away (GOAWAY),\n"
+      "accepted requests finish and open streams end (UNAVAILABLE) within\n"
+      "--drain-timeout-s, and it exits 0. SIGHUP reloads.\n");
   return help;
 }
 

@@ -11,14 +11,17 @@
 
 namespace gcnserve {
 
-// Everything the server can be told at start (DESIGN.md, "Configuration").
+// Everything the server can be told at start (README.md, "Running it by
+// hand"; docs/design.md).
 // Each field is a flag `--name` and an environment variable `GCNSERVE_NAME`;
 // a flag wins over the variable.
 struct ServerOptions {
   std::string grpc_address = "0.0.0.0:50051";  // host:port
   std::string metrics_address = "0.0.0.0:9464";  // host:port; empty = off
   std::string model_repository;  // default: the bundled repository
-  std::string default_model;     // empty: model3 if served, else the first by name
+  // Empty: the model whose config.json says "default": true, else the first
+  // by name.
+  std::string default_model;
   int max_batch_size = 8;
   int64_t max_queue_delay_us = 2000;
   int max_queue_size = 256;
@@ -27,7 +30,11 @@ struct ServerOptions {
   int preprocess_threads = 2;
   int64_t max_image_pixels = 50'000'000;
   int max_message_bytes = 16 << 20;
-  double drain_timeout_s = 10;
+  double drain_timeout_s = 10;   // after the grace window
+  // On SIGTERM, seconds during which health says NOT_SERVING and new
+  // requests get UNAVAILABLE before clients are sent away (GOAWAY), for load
+  // balancers to notice.
+  double drain_grace_s = 0;
   double repository_poll_s = 0;   // 0: scan only at start and on SIGHUP
   // gRPC over TLS: PEM certificate chain and private key (both or neither;
   // neither: plaintext). With tls_client_ca as well, clients must present a

@@ -23,7 +23,19 @@ TEST(ModelConfigTest, OverridesTheDefaults) {
   EXPECT_EQ(config->instances, 2);
   EXPECT_EQ(config->intra_op_threads, 1);
   EXPECT_EQ(config->device, "cuda:1");
-  EXPECT_EQ(config->Select({1, 2, 3}), (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(config->Candidates({1, 2, 3}), (std::vector<int64_t>{3, 2, 1}));
+  EXPECT_EQ(config->Wanted(3), 2);
+  EXPECT_EQ(config->Wanted(1), 1);
+  EXPECT_FALSE(config->is_default);
+}
+
+TEST(ModelConfigTest, MarksTheDefaultModel) {
+  auto config = ModelConfig::Parse(R"({"default": true})", "m/config.json", {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->is_default);
+  auto bad = ModelConfig::Parse(R"({"default": "yes"})", "m/config.json", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'default'"));
 }
 
 TEST(ModelConfigTest, EmptyObjectKeepsDefaults) {
@@ -32,14 +44,16 @@ TEST(ModelConfigTest, EmptyObjectKeepsDefaults) {
   auto config = ModelConfig::Parse("{}", "m/config.json", defaults);
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->batching.max_batch_size, 5);
-  EXPECT_EQ(config->Select({4, 9, 2}), (std::vector<int64_t>{9}));
+  EXPECT_EQ(config->Candidates({4, 9, 2}), (std::vector<int64_t>{9, 4, 2}));
+  EXPECT_EQ(config->Wanted(3), 1);
 }
 
 TEST(ModelConfigTest, ListedVersions) {
   auto config = ModelConfig::Parse(R"({"version_policy": {"versions": [1, 3]}})",
                                    "m/config.json", {});
   ASSERT_TRUE(config.ok());
-  EXPECT_EQ(config->Select({1, 2, 3, 4}), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(config->Candidates({1, 2, 3, 4}), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(config->Wanted(2), 2);
 }
 
 TEST(ModelConfigTest, RefusesNamingFileAndKey) {

@@ -40,6 +40,23 @@ TEST(ModelMetadataTest, BaselineNeedsNoGraphFields) {
   EXPECT_FALSE(meta->has_graph());
 }
 
+TEST(ModelMetadataTest, TheGraphComesFromTheMetadataNotTheName) {
+  // Any label is an architecture; points decide whether there is a graph.
+  nlohmann::json json = Valid();
+  json["architecture"] = "vgg-with-graph";
+  auto meta = ModelMetadata::Parse(json.dump());
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_EQ(meta->architecture, "vgg-with-graph");
+  EXPECT_TRUE(meta->has_graph());
+
+  json["architecture"] = "model3";  // a name the bundled graph models use
+  json["num_points"] = 0;
+  json.erase("adjacency");
+  meta = ModelMetadata::Parse(json.dump());
+  ASSERT_TRUE(meta.ok()) << meta.status();
+  EXPECT_FALSE(meta->has_graph());
+}
+
 TEST(ModelMetadataTest, RefusesNamingTheField) {
   struct Case {
     std::function<void(nlohmann::json&)> spoil;
@@ -48,9 +65,9 @@ TEST(ModelMetadataTest, RefusesNamingTheField) {
   std::vector<Case> cases = {
       {[](auto& j) { j.erase("labels"); }, "labels"},
       {[](auto& j) { j["labels"] = nlohmann::json::array(); }, "labels"},
-      {[](auto& j) { j["architecture"] = "vgg"; }, "architecture"},
+      {[](auto& j) { j["architecture"] = ""; }, "architecture"},
       {[](auto& j) { j["num_points"] = "eight"; }, "num_points"},
-      {[](auto& j) { j["num_points"] = 0; }, "num_points"},
+      {[](auto& j) { j["num_points"] = -1; }, "num_points"},
       {[](auto& j) { j["adjacency"] = "random"; }, "adjacency"},
       {[](auto& j) { j["input"]["channels"] = 3; }, "input.color"},
       {[](auto& j) { j["input"]["std"] = {0.0}; }, "input.std"},

@@ -31,11 +31,13 @@ TEST(ServerOptionsTest, DefaultsAreSane) {
 
 TEST(ServerOptionsTest, ReadsBothFlagForms) {
   auto options = Parse({"--max-batch-size=16", "--device", "cuda:1",
-                        "--drain-timeout-s", "2.5", "--metrics-address="});
+                        "--drain-timeout-s", "2.5", "--drain-grace-s=1.5",
+                        "--metrics-address="});
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ((*options)->max_batch_size, 16);
   EXPECT_EQ((*options)->device, "cuda:1");
   EXPECT_DOUBLE_EQ((*options)->drain_timeout_s, 2.5);
+  EXPECT_DOUBLE_EQ((*options)->drain_grace_s, 1.5);
   EXPECT_EQ((*options)->metrics_address, "");
 }
 
@@ -58,7 +60,7 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
         "--default-model", "--max-batch-size", "--max-queue-delay-us",
         "--max-queue-size", "--device", "--intra-op-threads",
         "--preprocess-threads", "--max-image-pixels", "--max-message-bytes",
-        "--drain-timeout-s", "--repository-poll-s", "--tls-cert",
+        "--drain-grace-s", "--drain-timeout-s", "--repository-poll-s", "--tls-cert",
         "--tls-key", "--tls-client-ca", "GCNSERVE_MAX_BATCH_SIZE"}) {
     EXPECT_THAT(help, HasSubstr(flag));
   }
@@ -91,6 +93,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--grpc-address=nohost"}, "--grpc-address"},
         BadCase{{"--grpc-address=host:70000"}, "--grpc-address"},
         BadCase{{"--drain-timeout-s=-1"}, "--drain-timeout-s"},
+        BadCase{{"--drain-grace-s=-1"}, "--drain-grace-s"},
         BadCase{{"--preprocess-threads=0"}, "--preprocess-threads"},
         BadCase{{"--max-image-pixels=0"}, "--max-image-pixels"},
         BadCase{{"--model-repository="}, "--model-repository"},
