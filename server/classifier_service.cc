@@ -93,7 +93,10 @@ void ClassifierService::Submit(const CallContext& context,
   metrics_->inflight().Increment();
 
   if (draining_.load()) {
-    Finish(*call, absl::UnavailableError("server is shutting down"));
+    auto refuse = [this, call] {
+      Finish(*call, absl::UnavailableError("server is shutting down"));
+    };
+    if (!Hold(refuse)) refuse();
     return;
   }
   absl::StatusOr<std::shared_ptr<ServedModel>> model =
@@ -195,7 +198,8 @@ class ClassifierService::Stream
       : service_(service), context_(context) {
     if (!service_->AddStream(this)) {  // the server is draining
       finished_ = true;
-      Finish(DrainingStatus());
+      auto refuse = [this] { Finish(DrainingStatus()); };
+      if (!service_->Hold(refuse)) refuse();
       return;
     }
     read_pending_ = true;
@@ -394,6 +398,28 @@ class ClassifierService::Stream
   bool finished_ = false;
   grpc::Status end_status_;  // set with finished_
 };
+
+void ClassifierService::HoldNewCalls() {
+  std::lock_guard<std::mutex> lock(mu_);
+  holding_ = true;
+}
+
+bool ClassifierService::Hold(std::function<void()> answer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!holding_) return false;
+  held_.push_back(std::move(answer));
+  return true;
+}
+
+void ClassifierService::ReleaseHeld() {
+  std::vector<std::function<void()>> held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    holding_ = false;
+    held.swap(held_);
+  }
+  for (auto& answer : held) answer();
+}
 
 bool ClassifierService::AddStream(Stream* stream) {
   std::lock_guard<std::mutex> lock(mu_);

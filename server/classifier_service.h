@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -67,6 +68,14 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // From now on new requests get UNAVAILABLE; accepted ones go on. Each
   // open stream ends, UNAVAILABLE, once its items in flight are answered.
   void StartDraining();
+  // The last step of a drain, around the gRPC server's shutdown: from
+  // HoldNewCalls() on, calls and streams that arrive are held unanswered
+  // until ReleaseHeld() answers them UNAVAILABLE (and any later one at
+  // once). A client whose call is held sends no other meanwhile, and gRPC
+  // cancels a call that it receives while it shuts down: held, the clients
+  // hear UNAVAILABLE after GOAWAY, never CANCELLED. See docs/design.md.
+  void HoldNewCalls();
+  void ReleaseHeld();
   // Waits until no accepted request is unanswered and no stream is open, or
   // `timeout` passes; true when idle.
   bool WaitIdle(std::chrono::milliseconds timeout);
@@ -78,6 +87,8 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // cancellation.
   CallContext GrpcContext(grpc::CallbackServerContext* context) const;
   void Preprocess(std::shared_ptr<Call> call);
+  // Holds `answer` until ReleaseHeld(); false when calls are not held.
+  bool Hold(std::function<void()> answer);
   // Registers an open stream; false when draining (the stream must end).
   bool AddStream(Stream* stream);
   void RemoveStream(Stream* stream);
@@ -96,6 +107,8 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // Open streams; each removes itself when done. Set with draining_ under
   // mu_, so that no stream opens unseen by StartDraining.
   std::set<Stream*> streams_ ABSL_GUARDED_BY(mu_);
+  bool holding_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gcnserve

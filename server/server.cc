@@ -25,6 +25,12 @@ namespace {
 
 constexpr char kServiceName[] = "gcnserve.v1.Classifier";
 
+// At the end of a drain: how long calls already on their way are given to
+// arrive and be held before the gRPC server shuts down, and how long the
+// GOAWAY is given to reach the clients before the held calls are answered.
+constexpr auto kHoldBeforeGoaway = std::chrono::milliseconds(50);
+constexpr auto kHoldAfterGoaway = std::chrono::milliseconds(200);
+
 // Loads `config.instances` copies of the TorchScript file and warms each up
 // over every batch size.
 absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
@@ -261,11 +267,21 @@ void Server::Shutdown() {
   if (!service_->WaitIdle(std::chrono::seconds(5))) {
     Log("some requests or streams were still open at shutdown");
   }
-  // GOAWAY: clients take new calls elsewhere. Every accepted call is
+  // GOAWAY: clients take new calls elsewhere. gRPC cancels the calls it
+  // receives once its shutdown began, so the calls still arriving are held
+  // first (each such client has its call held and sends no other), then
+  // answered UNAVAILABLE once the GOAWAY is out. Every accepted call is
   // answered by now, so the deadline cancels nothing but a client stuck
   // past the drain timeout.
-  grpc_server_->Shutdown(std::chrono::system_clock::now() +
-                         std::chrono::seconds(1));
+  service_->HoldNewCalls();
+  std::this_thread::sleep_for(kHoldBeforeGoaway);
+  std::thread stopping([this] {
+    grpc_server_->Shutdown(std::chrono::system_clock::now() +
+                           std::chrono::seconds(2));
+  });
+  std::this_thread::sleep_for(kHoldAfterGoaway);
+  service_->ReleaseHeld();
+  stopping.join();
   grpc_server_->Wait();
   pool_.reset();
   metrics_http_.reset();

@@ -317,18 +317,256 @@ TEST_F(ModelLifecycleTest, VersionPolicyServesTheListedVersions) {
   EXPECT_EQ(metrics->queue_depth->Value(), 0);
 }
 
-TEST_F(ModelLifecycleTest, Model3IsTheDefaultWhenServedElseTheFirstByName) {
+TEST_F(ModelLifecycleTest, TheDefaultModelIsTheOneItsConfigMarksElseTheFirstByName) {
   AddVersion("alpha", 1);
-  AddVersion("model3", 1);
+  AddVersion("zeta", 1);
+  WriteConfig("zeta", R"({"default": true})");
   Start();
   v1::ClassifyResponse response;
   ASSERT_TRUE(Classify("", &response).ok());
-  EXPECT_EQ(response.model(), "model3");
-  fs::remove_all(repository_ / "model3");
+  EXPECT_EQ(response.model(), "zeta");
+  fs::remove_all(repository_ / "zeta");
   ASSERT_TRUE(server_->ReloadNow().ok());
-  ASSERT_TRUE(WaitFor([&] { return States().count(Key("model3", 1)) == 0; }));
+  ASSERT_TRUE(WaitFor([&] { return States().count(Key("zeta", 1)) == 0; }));
   ASSERT_TRUE(Classify("", &response).ok());
   EXPECT_EQ(response.model(), "alpha");
+}
+
+// Clients that classify in a loop until stopped, counting answers by code.
+class Load {
+ public:
+  Load(ClassifierClient* client, int threads) {
+    const std::string image = SampleImage();
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, client, image] {
+        v1::ClassifyRequest request;
+        request.set_image(image);
+        while (!stop_) {
+          v1::ClassifyResponse response;
+          grpc::Status status = client->Classify(request, &response);
+          std::lock_guard<std::mutex> lock(mu_);
+          ++codes_[status.error_code()];
+          if (status.ok()) versions_.insert(response.version());
+          if (!status.ok()) last_error_ = status.error_message();
+        }
+      });
+    }
+  }
+  ~Load() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+  }
+  int count(grpc::StatusCode code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return codes_[code];
+  }
+  int total() {
+    std::lock_guard<std::mutex> lock(mu_);
+    int total = 0;
+    for (const auto& [code, n] : codes_) total += n;
+    return total;
+  }
+  std::set<int64_t> versions() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return versions_;
+  }
+  std::string last_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_error_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::map<grpc::StatusCode, int> codes_;
+  std::set<int64_t> versions_;
+  std::string last_error_;
+};
+
+TEST_F(ModelLifecycleTest, TheNewestVersionThatLoadsServesAndNoRequestFails) {
+  AddVersion("m", 1);
+  AddVersion("m", 2);
+  AddVersion("m", 3, "this is not a TorchScript file");
+  Start();
+  Load load(client_.get(), 4);
+  ASSERT_TRUE(WaitFor([&] { return load.total() > 20; }));
+  auto states = States();
+  EXPECT_EQ(states[Key("m", 3)], v1::MODEL_STATE_FAILED);
+  EXPECT_EQ(states[Key("m", 2)], v1::MODEL_STATE_READY);
+
+  // The serving version's folder goes: version 1, on disk, loads in its
+  // place, while version 2 serves until it is ready.
+  fs::remove_all(repository_ / "m" / "2");
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  int at_reload = load.total();
+  ASSERT_TRUE(WaitFor([&] { return load.total() > at_reload + 20; }));
+  v1::ListModelsResponse list;
+  ASSERT_TRUE(client_->ListModels(&list).ok());
+  bool listed_failed = false;
+  for (const auto& m : list.models()) {
+    if (m.name() != "m" || m.version() != 3) continue;
+    listed_failed = true;
+    EXPECT_EQ(m.state(), v1::MODEL_STATE_FAILED);
+    EXPECT_FALSE(m.state_reason().empty());
+    EXPECT_EQ(m.serving_version(), 1);
+  }
+  EXPECT_TRUE(listed_failed);
+  EXPECT_EQ(Health("gcnserve.v1.Classifier/m"), HealthResponse::SERVING);
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(Classify("m", &response).ok());
+  EXPECT_EQ(response.version(), 1);
+
+  // A good version 4 arrives and takes over.
+  AddVersion("m", 4);
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  ASSERT_TRUE(WaitFor([&] { return load.versions().count(4) == 1; }));
+  load.Stop();
+  EXPECT_EQ(load.count(grpc::StatusCode::OK), load.total()) << load.last_error();
+  EXPECT_EQ(load.versions(), (std::set<int64_t>{1, 2, 4}));
+}
+
+TEST_F(ModelLifecycleTest, AFailedVersionIsTriedAgainWhenItsFileChangesOrOnSighup) {
+  AddVersion("m", 1);
+  AddVersion("m", 2, "this is not a TorchScript file");
+  Start();
+  auto failures = [&] {
+    return Counter(server_->metrics(), "gcnserve_model_load_failures_total",
+                   {{"model", "m"}});
+  };
+  ASSERT_EQ(failures(), 1);
+  // SIGHUP tries it again although nothing changed.
+  server_->RequestReload();
+  ASSERT_TRUE(WaitFor([&] { return failures() == 2; }));
+
+  // Fixed in place, its modification time put back: the size tells.
+  fs::path file = repository_ / "m" / "2" / "model.pt";
+  auto mtime = fs::last_write_time(file);
+  fs::copy_file(kTinyModel, file, fs::copy_options::overwrite_existing);
+  fs::last_write_time(file, mtime);
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  EXPECT_EQ(States()[Key("m", 2)], v1::MODEL_STATE_READY);
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(Classify("m", &response).ok());
+  EXPECT_EQ(response.version(), 2);
+}
+
+TEST_F(ModelLifecycleTest, AnOpenStreamDoesNotKeepTheOldVersionLoaded) {
+  AddVersion("m", 1);
+  Start();
+  auto stub = v1::Classifier::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = stub->ClassifyStream(&context);
+  v1::ClassifyRequest request;
+  request.set_model("m");
+  request.set_image(SampleImage());
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.version(), 1);
+
+  AddVersion("m", 2);
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  // Version 1 has nothing in flight: it unloads with the stream still open.
+  EXPECT_TRUE(WaitFor([&] { return States().count(Key("m", 1)) == 0; }));
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.version(), 2);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ModelLifecycleTest, ADrainEndsOpenStreamsUnavailableAndShutdownReturns) {
+  AddVersion("m", 1);
+  Start();
+  auto stub = v1::Classifier::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = stub->ClassifyStream(&context);
+  v1::ClassifyRequest request;
+  request.set_model("m");
+  request.set_image(SampleImage());
+  v1::ClassifyResponse response;
+  ASSERT_TRUE(stream->Write(request));
+  ASSERT_TRUE(stream->Read(&response));
+  // A reload while the stream stays open (this once kept v1 and the drain).
+  AddVersion("m", 2);
+  ASSERT_TRUE(server_->ReloadNow().ok());
+
+  auto stopped = std::async(std::launch::async, [&] { server_->Shutdown(); });
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << status.error_message();
+  EXPECT_EQ(stopped.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+}
+
+TEST_F(ModelLifecycleTest, DrainingHealthStaysDownWhateverReloadsAndCallsGetUnavailable) {
+  AddVersion("m", 1);
+  Start();
+  server_->BeginDrain();
+  EXPECT_TRUE(server_->draining());
+  EXPECT_EQ(Health(""), HealthResponse::NOT_SERVING);
+  EXPECT_EQ(Health("gcnserve.v1.Classifier/m"), HealthResponse::NOT_SERVING);
+  // A reload during the drain brings a model up: its health stays down.
+  AddVersion("n", 1);
+  ASSERT_TRUE(server_->ReloadNow().ok());
+  EXPECT_EQ(Health("gcnserve.v1.Classifier/n"), HealthResponse::NOT_SERVING);
+  EXPECT_EQ(Health("gcnserve.v1.Classifier"), HealthResponse::NOT_SERVING);
+  v1::ClassifyResponse response;
+  EXPECT_EQ(Classify("m", &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+  auto stub = v1::Classifier::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = stub->ClassifyStream(&context);
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ModelLifecycleTest, TheGraceWindowAnswersUnavailableBeforeTheServerStops) {
+  AddVersion("m", 1);
+  ServerOptions options;
+  options.drain_grace_s = 1;
+  Start(options);
+  Load load(client_.get(), 4);
+  ASSERT_TRUE(WaitFor([&] { return load.count(grpc::StatusCode::OK) > 20; }));
+  auto stopped = std::async(std::launch::async, [&] { server_->Shutdown(); });
+  // Still listening: health answers NOT_SERVING and calls UNAVAILABLE,
+  // saying why, until the window closes.
+  ASSERT_TRUE(WaitFor([&] { return server_->draining(); }));
+  HealthResponse health;
+  grpc::Status checked = client_->Health("", &health);
+  v1::ClassifyResponse response;
+  grpc::Status classified = Classify("m", &response);
+  EXPECT_NE(stopped.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_TRUE(checked.ok()) << checked.error_message();
+  EXPECT_EQ(health.status(), HealthResponse::NOT_SERVING);
+  EXPECT_EQ(classified.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(classified.error_message(), HasSubstr("shutting down"));
+  stopped.get();
+  load.Stop();
+  // What was accepted before the drain was answered.
+  EXPECT_EQ(load.count(grpc::StatusCode::OK) +
+                load.count(grpc::StatusCode::UNAVAILABLE),
+            load.total())
+      << load.last_error();
+}
+
+TEST_F(ModelLifecycleTest, NoCallerIsCancelledByAShutdownUnderLoad) {
+  AddVersion("m", 1);
+  Start();
+  // Clients that retry at once, in and past the shutdown.
+  Load load(client_.get(), 16);
+  ASSERT_TRUE(WaitFor([&] { return load.count(grpc::StatusCode::OK) > 50; }));
+  server_->Shutdown();
+  int at_stop = load.total();
+  ASSERT_TRUE(WaitFor([&] { return load.total() > at_stop + 50; }));
+  load.Stop();
+  EXPECT_EQ(load.count(grpc::StatusCode::CANCELLED), 0);
+  EXPECT_EQ(load.count(grpc::StatusCode::OK) +
+                load.count(grpc::StatusCode::UNAVAILABLE),
+            load.total())
+      << load.last_error();
 }
 
 TEST_F(ModelLifecycleTest, StreamAnswersEveryItemIncludingCorruptOnes) {
