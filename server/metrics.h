@@ -18,7 +18,7 @@
 
 namespace gcnserve {
 
-// Owns the Prometheus registry and every metric DESIGN.md names, and hands
+// Owns the Prometheus registry and every metric the README lists, and hands
 // out pre-created children so that the request path does no map look-ups
 // beyond one per request for the code counter. Thread-safe.
 class Metrics {

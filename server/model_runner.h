@@ -10,7 +10,7 @@
 namespace gcnserve {
 
 // What one forward pass returns for a batch of `batch` images, in plain
-// row-major arrays (see DESIGN.md, "The export contract"). The graph arrays
+// row-major arrays (docs/design.md, "The export contract"). The graph arrays
 // are empty for a model without a graph.
 struct ModelOutput {
   int batch = 0;

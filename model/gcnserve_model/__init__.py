@@ -3,5 +3,5 @@
 Builds the graph-convolution classifiers of the report (shared/MODELS.md),
 defines the one reference preprocessing the C++ server reproduces, and
 exports TorchScript files that follow the export contract
-(shared/DESIGN.md, "The export contract").
+(docs/design.md, "The export contract").
 """

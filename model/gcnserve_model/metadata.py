@@ -1,6 +1,6 @@
 """The metadata a model file carries: the TorchScript extra file gcnserve.json.
 
-Its fields are fixed by the export contract (shared/DESIGN.md); the server
+Its fields are fixed by the export contract (docs/design.md); the server
 refuses a file whose metadata is missing or invalid.
 """
 from __future__ import annotations

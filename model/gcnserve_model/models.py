@@ -1,6 +1,6 @@
 """The served models, built from a ModelConfig.
 
-Every model's forward follows the export contract (shared/DESIGN.md): it
+Every model's forward follows the export contract (docs/design.md): it
 takes a normalized float32 [N, C, H, W] batch and returns a Dict[str, Tensor]
 with `logits` and, for the graph models, the graph it used (`points`,
 `point_scores`, `point_levels`, `adjacency`). The resnet baseline returns

@@ -3,14 +3,26 @@
 # exits 0 leaving no process behind. It reads the ports from the start-up
 # line the way scripts/demo.sh does, with metrics on, so that a change to
 # that line which would send the demo to the metrics port fails here.
+#
+# The drain under load (docs/design.md, "Drain"): unary clients and open
+# streams, one of whose versions was replaced by a SIGHUP reload; health says
+# NOT_SERVING during the grace window; the process exits within the grace
+# window plus --drain-timeout-s although the streams stay open; no client
+# sees CANCELLED.
 # usage: sigterm_test.sh GCNSERVE GCNCTL DATA_DIR
 set -uo pipefail
 server=$1 client=$2 data=$3
-log=$(mktemp)
-fail() { echo "FAIL: $*"; cat "$log"; kill -9 "$pid" 2>/dev/null; exit 1; }
+work=$(mktemp -d)
+log=$work/server.log
+pid=
+fail() { echo "FAIL: $*"; cat "$log"; [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; exit 1; }
+trap 'rm -rf "$work"' EXIT
 
-"$server" --model-repository "$data/repository" --grpc-address 127.0.0.1:0 \
-  --metrics-address 127.0.0.1:0 --drain-timeout-s 5 --intra-op-threads 1 2>"$log" &
+cp -r "$data/repository" "$work/repository"
+grace=1 timeout=5
+"$server" --model-repository "$work/repository" --grpc-address 127.0.0.1:0 \
+  --metrics-address 127.0.0.1:0 --drain-grace-s $grace --drain-timeout-s $timeout \
+  --intra-op-threads 1 2>"$log" &
 pid=$!
 port=
 for _ in $(seq 600); do
@@ -23,16 +35,51 @@ done
 metrics_port=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$log")
 [[ -n $metrics_port && $metrics_port != "$port" ]] || fail "no separate metrics port in the start-up line"
 
-[[ $("$client" --target "127.0.0.1:$port" health) == SERVING ]] || fail "not SERVING"
-"$client" --target "127.0.0.1:$port" classify "$data"/samples/*.png >/dev/null ||
+target=127.0.0.1:$port
+[[ $("$client" --target "$target" health) == SERVING ]] || fail "not SERVING"
+"$client" --target "$target" classify "$data"/samples/*.png >/dev/null ||
   fail "classify failed"
 
+# Load that outlasts the server: unary clients and open streams.
+bench=(bench "$data/samples" --warmup-s 0 --duration-s 8 --format json --no-progress)
+"$client" --target "$target" "${bench[@]}" --concurrency 8 >"$work/unary.json" 2>&1 &
+unary=$!
+"$client" --target "$target" "${bench[@]}" --concurrency 2 --streaming >"$work/streams.json" 2>&1 &
+streams=$!
+sleep 1
+# A new version while the streams are open: the old one must not hold them.
+mkdir "$work/repository/model3/.2"
+cp "$work/repository/model3/1/model.pt" "$work/repository/model3/.2/"
+mv "$work/repository/model3/.2" "$work/repository/model3/2"
+kill -HUP "$pid"
+for _ in $(seq 300); do
+  grep -q "model3 version 2 ready" "$log" && break
+  sleep 0.1
+done
+grep -q "model3 version 2 ready" "$log" || fail "SIGHUP did not load version 2"
+
 kill -TERM "$pid"
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+signalled=$(now_ms)
+health=$("$client" --target "$target" health 2>&1)
+[[ $health == NOT_SERVING ]] || fail "health during the grace window: '$health', want NOT_SERVING"
+limit=$(( grace + timeout + 3 ))
+while kill -0 "$pid" 2>/dev/null; do
+  (( $(now_ms) - signalled > limit * 1000 )) &&
+    fail "still running ${limit}s after SIGTERM (grace ${grace}s + drain timeout ${timeout}s)"
+  sleep 0.1
+done
 wait "$pid"
 rc=$?
+took=$(( $(now_ms) - signalled ))
 [[ $rc == 0 ]] || fail "exit status $rc after SIGTERM"
 grep -q "received SIGTERM" "$log" || fail "no drain logged"
 grep -q "stopped" "$log" || fail "no stop logged"
 kill -0 "$pid" 2>/dev/null && fail "process still running"
-echo "PASS: SERVING, classified, drained on SIGTERM, exit 0"
-rm -f "$log"
+wait "$unary" "$streams"
+for run in unary streams; do
+  grep -q '"ok"' "$work/$run.json" || fail "$run bench reported nothing: $(cat "$work/$run.json")"
+  grep -q CANCELLED "$work/$run.json" && fail "$run clients saw CANCELLED: $(cat "$work/$run.json")"
+done
+echo "PASS: SERVING, classified, reloaded under load, NOT_SERVING in the grace window," \
+  "exited 0 ${took} ms after SIGTERM with streams open, no client CANCELLED"
