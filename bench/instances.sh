@@ -18,7 +18,7 @@ run() {  # NAME CONFIG_JSON
   cp "$model" "$repo/m/1/model.pt"
   echo "$2" >"$repo/m/config.json"
   build/server/gcnserve --model-repository "$repo" --grpc-address 127.0.0.1:0 \
-    --metrics-address "" 2>"$out/$1.log" &
+    --metrics-address "" --http-address "" 2>"$out/$1.log" &
   local pid=$! port=
   for _ in $(seq 600); do
     port=$(sed -n 's/.* on port \([0-9]*\),.*/\1/p' "$out/$1.log"); [[ -n $port ]] && break

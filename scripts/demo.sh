@@ -25,7 +25,8 @@ trap stop_server EXIT
 
 echo "== starting gcnserve on $repository (log: $log)"
 build/server/gcnserve --model-repository "$repository" \
-  --grpc-address 127.0.0.1:0 --metrics-address 127.0.0.1:0 2>"$log" &
+  --grpc-address 127.0.0.1:0 --metrics-address 127.0.0.1:0 \
+  --http-address 127.0.0.1:0 2>"$log" &
 server_pid=$!
 port=
 for _ in $(seq 1200); do
@@ -40,6 +41,7 @@ for _ in $(seq 1200); do
 done
 [[ -n $port ]] || { cat "$log"; echo "demo: the server did not start in time" >&2; exit 1; }
 metrics_port=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$log")
+http_port=$(sed -n 's/.*HTTP port \([0-9]*\).*/\1/p' "$log")
 gcnctl=(build/client/gcnctl --target "127.0.0.1:$port")
 
 echo "== health"
@@ -64,6 +66,12 @@ for p in r.get("points", [])[:10]:
     print("  point x=%5.1f y=%5.1f score=%.3f" % (p.get("x", 0), p.get("y", 0), p.get("score", 0)))
 n = len(r.get("points", []))
 print("  (%d points in all)" % n if n > 10 else "")'
+if [[ -n $http_port ]]; then
+  echo "== the same over HTTP (JSON API: POST /v1/classify; viewer: http://127.0.0.1:$http_port/)"
+  curl -s --data-binary @"${images[0]}" -H 'Content-Type: image/png' \
+    "http://127.0.0.1:$http_port/v1/classify?top_k=1&graph=none" | head -c 300
+  echo
+fi
 if [[ -n $metrics_port ]]; then
   echo "== a few of the server's metrics (http://127.0.0.1:$metrics_port/metrics)"
   curl -s "http://127.0.0.1:$metrics_port/metrics" |

@@ -18,7 +18,7 @@ PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.samples --out "$out/samples"
 
 classify() {  # DEVICE -> JSON lines on stdout
   "$build/server/gcnserve" --model-repository "$out/repo" --device "$1" \
-    --grpc-address 127.0.0.1:0 --metrics-address "" 2>"$out/$1.log" &
+    --grpc-address 127.0.0.1:0 --metrics-address "" --http-address "" 2>"$out/$1.log" &
   local pid=$! port=
   for _ in $(seq 600); do
     port=$(sed -n 's/.* on port \([0-9]*\),.*/\1/p' "$out/$1.log"); [[ -n $port ]] && break

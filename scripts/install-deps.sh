@@ -11,6 +11,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libopencv-dev prometheus-cpp-dev libmicrohttpd-dev nlohmann-json3-dev
+  libssl-dev
   libgtest-dev libgmock-dev
   # model/ and Python tests (run with /usr/bin/python3)
   python3-torch python3-numpy python3-pytest python3-tqdm python3-opencv
@@ -23,6 +24,8 @@ packages=(
   # and the real-scrape test). buildah and debootstrap, for the image test
   # only, are installed by docker/test-image.sh itself.
   prometheus
+  # headless browser for the viewer's test (tests/viewer, playwright-core)
+  chromium
 )
 # Node.js and npm validate deploy/ (tests/deploy). Debian's, unless the
 # machine already has a Node.js of its own.

@@ -145,6 +145,7 @@ void ClassifierService::Preprocess(std::shared_ptr<Call> call) {
                   response);
     response.set_model(call->model->name());
     response.set_version(call->model->version());
+    response.set_model_digest(call->model->metadata().digest);
     response.set_request_id(call->request->request_id());
     metrics->postprocess->Observe(Seconds(clock_->Now() - start));
     v1::Timing* timing = response.mutable_timing();
@@ -164,7 +165,8 @@ void ClassifierService::Finish(Call& call, const absl::Status& status) {
   if (status.ok()) {
     call.response->mutable_timing()->set_total_us(Micros(total));
   }
-  metrics_->CountRequest(model, status.code());
+  metrics_->CountRequest(model, status.code(),
+                         ProtocolName(call.context.protocol));
   if (call.model) {
     metrics_->ForModel(model)->request_duration->Observe(Seconds(total));
   }
@@ -459,6 +461,14 @@ ClassifierService::ClassifyStream(grpc::CallbackServerContext* context) {
 grpc::ServerUnaryReactor* ClassifierService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
+  DescribeModels(response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+void ClassifierService::DescribeModels(
+    v1::ListModelsResponse* response) const {
   response->set_default_model(models_->DefaultModel());
   for (const ModelManager::VersionInfo& info : models_->List()) {
     v1::ModelVersion* out = response->add_models();
@@ -480,13 +490,11 @@ grpc::ServerUnaryReactor* ClassifierService::ListModels(
     out->set_max_queue_delay_us(batching.max_queue_delay.count());
     out->set_max_queue_size(batching.max_queue_size);
     out->set_dataset(meta.dataset);
+    out->set_digest(meta.digest);
     for (const auto& [key, value] : meta.metrics) {
       (*out->mutable_metrics())[key] = value;
     }
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
 }
 
 }  // namespace gcnserve

@@ -65,6 +65,9 @@ class ClassifierService final : public v1::Classifier::CallbackService {
               v1::ClassifyResponse* response,
               std::shared_ptr<ServedModel>* used, Done done);
 
+  // Every model and version the manager knows, as ListModels answers.
+  void DescribeModels(v1::ListModelsResponse* response) const;
+
   // From now on new requests get UNAVAILABLE; accepted ones go on. Each
   // open stream ends, UNAVAILABLE, once its items in flight are answered.
   void StartDraining();

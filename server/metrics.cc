@@ -27,7 +27,8 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version,
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
                     .Name("gcnserve_requests_total")
-                    .Help("Requests answered, by model and gRPC status code.")
+                    .Help("Requests answered, by model, gRPC status code and "
+                          "protocol (grpc or http).")
                     .Register(*registry_)),
       request_duration_(
           prometheus::BuildHistogram()
@@ -96,8 +97,12 @@ Metrics::Model* Metrics::ForModel(const std::string& model) {
   return children.get();
 }
 
-void Metrics::CountRequest(const std::string& model, absl::StatusCode code) {
-  requests_.Add({{"model", model}, {"code", absl::StatusCodeToString(code)}})
+void Metrics::CountRequest(const std::string& model, absl::StatusCode code,
+                           const char* protocol) {
+  requests_
+      .Add({{"model", model},
+            {"code", absl::StatusCodeToString(code)},
+            {"protocol", protocol}})
       .Increment();
 }
 

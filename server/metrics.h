@@ -42,8 +42,10 @@ class Metrics {
   // The children for `model`, created on first use.
   Model* ForModel(const std::string& model);
   // Counts one finished request. Use model "" for requests that named no
-  // known model, which keeps the label's values bounded.
-  void CountRequest(const std::string& model, absl::StatusCode code);
+  // known model, which keeps the label's values bounded; `protocol` is
+  // "grpc" or "http" (ProtocolName).
+  void CountRequest(const std::string& model, absl::StatusCode code,
+                    const char* protocol);
   void SetModelReady(const std::string& model, int64_t version, bool ready);
   void CountLoadFailure(const std::string& model);
   prometheus::Gauge& inflight() { return *inflight_; }

@@ -1,15 +1,13 @@
 #include "server/metrics_http_server.h"
 
 #include <microhttpd.h>
-#include <netdb.h>
-#include <sys/socket.h>
 
 #include <cstring>
 
 #include <prometheus/text_serializer.h>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
+#include "server/http_daemon.h"
+#include "server/status_macros.h"
 
 namespace gcnserve {
 namespace {
@@ -46,36 +44,14 @@ MHD_Result HandleRequest(void* cls, MHD_Connection* connection, const char* url,
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& address,
     std::shared_ptr<prometheus::Registry> registry) {
-  size_t colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  std::string port = address.substr(colon + 1);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  if (colon == std::string::npos ||
-      getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address '", address, "' does not resolve"));
-  }
   std::unique_ptr<MetricsHttpServer> server(
       new MetricsHttpServer(std::move(registry)));
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-  if (found->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-  server->daemon_ = MHD_start_daemon(
-      flags, 0, nullptr, nullptr, &HandleRequest, server.get(),
-      MHD_OPTION_SOCK_ADDR, found->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
-      30u, MHD_OPTION_END);
-  freeaddrinfo(found);
-  if (server->daemon_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for metrics on '", address, "'"));
-  }
-  const MHD_DaemonInfo* info =
-      MHD_get_daemon_info(server->daemon_, MHD_DAEMON_INFO_BIND_PORT);
-  server->port_ = info ? info->port : 0;
+  HttpDaemonOptions options;
+  options.address = address;
+  options.flag = "metrics-address";
+  GCN_ASSIGN_OR_RETURN(server->daemon_,
+                       StartHttpDaemon(options, &HandleRequest, server.get()));
+  server->port_ = HttpDaemonPort(server->daemon_);
   return server;
 }
 

@@ -34,6 +34,9 @@ struct ModelMetadata {
   std::string adjacency;     // similarity | euclidean; empty without a graph
   std::string dataset;
   std::map<std::string, double> metrics;
+  // Not in gcnserve.json: the short SHA-256 of the model.pt it came from
+  // (ShortFileDigest), set by the loader; empty when not known.
+  std::string digest;
 
   bool has_graph() const { return num_points > 0; }
 

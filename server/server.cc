@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "server/file_digest.h"
 #include "server/log.h"
 #include "server/status_macros.h"
 #include "server/torch_model_runner.h"
@@ -41,12 +42,16 @@ absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
   runner_options.intra_op_threads =
       config.intra_op_threads > 0 ? config.intra_op_threads
                                   : std::max(1, cores / config.instances);
+  GCN_ASSIGN_OR_RETURN(std::string digest, ShortFileDigest(path));
   LoadedModel loaded;
   for (int i = 0; i < config.instances; ++i) {
     GCN_ASSIGN_OR_RETURN(std::unique_ptr<TorchModelRunner> runner,
                          TorchModelRunner::Load(path, runner_options));
     GCN_RETURN_IF_ERROR(runner->WarmUp(config.batching.max_batch_size));
-    if (i == 0) loaded.metadata = runner->metadata();
+    if (i == 0) {
+      loaded.metadata = runner->metadata();
+      loaded.metadata.digest = digest;
+    }
     loaded.runners.push_back(std::move(runner));
   }
   return loaded;
@@ -154,6 +159,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
       server->grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", false);
   health->SetServingStatus(kServiceName, false);
+  if (!options.http_address.empty()) {
+    server->http_api_ = std::make_unique<HttpApi>(
+        server->service_.get(), server->models_.get(), Clock::Real(),
+        [self] { return self->draining(); });
+    HttpServer::Options http;
+    http.address = options.http_address;
+    http.max_body_bytes = options.max_message_bytes;
+    if (!options.tls_cert.empty()) {
+      GCN_ASSIGN_OR_RETURN(http.tls_cert_pem,
+                           ReadPemFlag("tls-cert", options.tls_cert));
+      GCN_ASSIGN_OR_RETURN(http.tls_key_pem, ReadPemFlag("tls-key", options.tls_key));
+    }
+    HttpApi* api = server->http_api_.get();
+    GCN_ASSIGN_OR_RETURN(
+        server->http_,
+        HttpServer::Start(http, [api](const HttpRequest& request) {
+          return api->Handle(request);
+        }));
+  }
 
   GCN_RETURN_IF_ERROR(server->models_->Reconcile());
   if (!server->models_->AnyReady()) {
@@ -170,13 +194,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   health->SetServingStatus(kServiceName, true);
   server->reload_thread_ = std::thread([self] { self->ReloadLoop(); });
   // Scripts read the gRPC port as the last " on port N," of this line, so
-  // the metrics clause stays last and ends without a comma.
+  // the HTTP clause says "HTTP port N" and the metrics clause stays last and
+  // ends without a comma.
   Log("serving ", server->models_->List().size(), " model version(s) on port ",
       server->grpc_port_,
       options.tls_cert.empty()         ? ", plaintext"
       : options.tls_client_ca.empty() ? ", TLS"
                                        : ", mutual TLS",
       ", default model ", server->models_->DefaultModel(),
+      server->http_ ? absl::StrCat(", HTTP port ", server->http_port(),
+                                   server->http_->tls() ? " (HTTPS)" : "")
+                    : std::string(", HTTP off"),
       server->metrics_http_
           ? absl::StrCat(", metrics on port ", server->metrics_port())
           : std::string(", metrics off"));
@@ -282,6 +310,10 @@ void Server::Shutdown() {
   std::this_thread::sleep_for(kHoldAfterGoaway);
   service_->ReleaseHeld();
   stopping.join();
+  // Every HTTP request has been answered, the held ones UNAVAILABLE, and
+  // later ones are answered at once: stop its connections before the pool
+  // goes.
+  http_.reset();
   grpc_server_->Wait();
   pool_.reset();
   metrics_http_.reset();

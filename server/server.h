@@ -13,6 +13,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "server/classifier_service.h"
+#include "server/http_api.h"
+#include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/metrics_http_server.h"
 #include "server/model_manager.h"
@@ -22,7 +24,8 @@
 namespace gcnserve {
 
 // The whole server: the model manager, the preprocess pool, the gRPC server
-// with health and reflection, the metrics endpoint and the reload thread.
+// with health and reflection, the HTTP port, the metrics endpoint and the
+// reload thread.
 //
 // Create() returns once the models are loaded and warmed up and health says
 // SERVING ("" and gcnserve.v1.Classifier; "gcnserve.v1.Classifier/<model>"
@@ -56,6 +59,8 @@ class Server {
   void Shutdown();
 
   int grpc_port() const { return grpc_port_; }
+  // 0 when the HTTP port is off.
+  int http_port() const { return http_ ? http_->port() : 0; }
   // 0 when metrics are off.
   int metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
   Metrics& metrics() { return *metrics_; }
@@ -74,6 +79,8 @@ class Server {
   std::unique_ptr<ClassifierService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int grpc_port_ = 0;
+  std::unique_ptr<HttpApi> http_api_;
+  std::unique_ptr<HttpServer> http_;  // null when --http-address is empty
 
   std::mutex reload_mu_;
   std::condition_variable reload_cv_;

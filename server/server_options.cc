@@ -97,6 +97,12 @@ const std::vector<Flag>& Flags() {
            "host:port for Prometheus /metrics; empty turns metrics off",
            &ServerOptions::metrics_address,
            [](const std::string& v) { return CheckAddress("metrics-address", v, true); }),
+      Text("http-address",
+           "host:port for HTTP: the JSON API (/v1/classify, /v1/models), "
+           "/healthz, /readyz, KServe v2 (/v2/...) and the viewer at /; "
+           "empty turns it off",
+           &ServerOptions::http_address,
+           [](const std::string& v) { return CheckAddress("http-address", v, true); }),
       Text("model-repository",
            "folder of models, laid out <model>/<version>/model.pt",
            &ServerOptions::model_repository,
@@ -148,14 +154,15 @@ const std::vector<Flag>& Flags() {
               "or removed versions; 0 scans only at start and on SIGHUP",
               &ServerOptions::repository_poll_s, 86400),
       Text("tls-cert",
-           "PEM certificate chain to serve gRPC over TLS (with --tls-key); "
-           "empty: plaintext. /metrics stays plain HTTP",
+           "PEM certificate chain to serve gRPC and the HTTP port over TLS "
+           "(with --tls-key); empty: plaintext. /metrics stays plain HTTP",
            &ServerOptions::tls_cert, nullptr),
       Text("tls-key", "PEM private key of --tls-cert", &ServerOptions::tls_key,
            nullptr),
       Text("tls-client-ca",
-           "PEM roots; when set, clients must present a certificate they "
-           "signed (mutual TLS). Needs --tls-cert",
+           "PEM roots; when set, gRPC clients must present a certificate "
+           "they signed (mutual TLS). Needs --tls-cert, and --http-address "
+           "empty",
            &ServerOptions::tls_client_ca, nullptr),
   };
   return *flags;
@@ -222,12 +229,19 @@ absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
     return absl::InvalidArgumentError(
         "--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS");
   }
+  if (!options.tls_client_ca.empty() && !options.http_address.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-client-ca: the HTTP port cannot require client certificates; "
+        "turn it off with --http-address= (GCNSERVE_HTTP_ADDRESS=) to use "
+        "mutual TLS");
+  }
   return std::optional<ServerOptions>(options);
 }
 
 std::string ServerOptions::Help() {
   std::string help =
-      "gcnserve: serves graph-convolution image classifiers over gRPC.\n\n"
+      "gcnserve: serves graph-convolution image classifiers over gRPC and\n"
+      "HTTP (JSON, KServe v2, and a viewer at http://HOST:8000/).\n\n"
       "Usage: gcnserve [--flag=value]...\n\n"
       "Every flag can also be set by the environment variable shown; a flag\n"
       "wins over its variable. Bad values stop the server with a message.\n\n";

@@ -18,6 +18,8 @@ namespace gcnserve {
 struct ServerOptions {
   std::string grpc_address = "0.0.0.0:50051";  // host:port
   std::string metrics_address = "0.0.0.0:9464";  // host:port; empty = off
+  // host:port of the HTTP port (JSON API, KServe v2, viewer); empty = off.
+  std::string http_address = "0.0.0.0:8000";
   std::string model_repository;  // default: the bundled repository
   // Empty: the model whose config.json says "default": true, else the first
   // by name.
@@ -36,9 +38,10 @@ struct ServerOptions {
   // balancers to notice.
   double drain_grace_s = 0;
   double repository_poll_s = 0;   // 0: scan only at start and on SIGHUP
-  // gRPC over TLS: PEM certificate chain and private key (both or neither;
-  // neither: plaintext). With tls_client_ca as well, clients must present a
-  // certificate signed by one of its PEM roots (mutual TLS).
+  // gRPC and the HTTP port over TLS: PEM certificate chain and private key
+  // (both or neither; neither: plaintext). With tls_client_ca as well, gRPC
+  // clients must present a certificate signed by one of its PEM roots
+  // (mutual TLS); the HTTP port cannot check one, so it must be off then.
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;

@@ -48,7 +48,7 @@ def target():
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [str(server), "--model-repository", str(DATA / "repository"),
-         "--grpc-address", "127.0.0.1:0", "--metrics-address", "",
+         "--grpc-address", "127.0.0.1:0", "--metrics-address", "", "--http-address", "",
          "--intra-op-threads", "1"], stderr=log)
     port = None
     for _ in range(600):

@@ -21,7 +21,7 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$data/repository" "$work/repository"
 grace=1 timeout=5
 "$server" --model-repository "$work/repository" --grpc-address 127.0.0.1:0 \
-  --metrics-address 127.0.0.1:0 --drain-grace-s $grace --drain-timeout-s $timeout \
+  --metrics-address 127.0.0.1:0 --http-address 127.0.0.1:0 --drain-grace-s $grace --drain-timeout-s $timeout \
   --intra-op-threads 1 2>"$log" &
 pid=$!
 port=
@@ -34,6 +34,10 @@ done
 [[ -n $port ]] || fail "server did not start"
 metrics_port=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$log")
 [[ -n $metrics_port && $metrics_port != "$port" ]] || fail "no separate metrics port in the start-up line"
+http_port=$(sed -n 's/.*HTTP port \([0-9]*\).*/\1/p' "$log")
+[[ -n $http_port && $http_port != "$port" && $http_port != "$metrics_port" ]] ||
+  fail "no separate HTTP port in the start-up line"
+curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null || fail "HTTP /readyz is not 200"
 
 target=127.0.0.1:$port
 [[ $("$client" --target "$target" health) == SERVING ]] || fail "not SERVING"
@@ -63,6 +67,8 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 signalled=$(now_ms)
 health=$("$client" --target "$target" health 2>&1)
 [[ $health == NOT_SERVING ]] || fail "health during the grace window: '$health', want NOT_SERVING"
+ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http_port/readyz")
+[[ $ready == 503 ]] || fail "HTTP /readyz during the grace window: $ready, want 503"
 limit=$(( grace + timeout + 3 ))
 while kill -0 "$pid" 2>/dev/null; do
   (( $(now_ms) - signalled > limit * 1000 )) &&

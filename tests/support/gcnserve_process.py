@@ -48,9 +48,9 @@ def metric_sum(samples: Dict[str, float], name: str, **labels: str) -> float:
 
 
 class Server:
-    """One gcnserve process on 127.0.0.1 with gRPC and metrics on ports it
-    picks itself (port 0), read back from its start-up log line
-    "... on port N, ... metrics on port M"."""
+    """One gcnserve process on 127.0.0.1 with gRPC, HTTP and metrics on ports
+    it picks itself (port 0), read back from its start-up log line
+    "... on port N, ... HTTP port H, metrics on port M"."""
 
     def __init__(self, binary: str, repository: str, name: str = "gcnserve"):
         self.name = name
@@ -58,19 +58,23 @@ class Server:
         self.process = subprocess.Popen(
             [binary, "--model-repository", repository,
              "--grpc-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0",
+             "--http-address", "127.0.0.1:0",
              "--intra-op-threads", "1", "--preprocess-threads", "1",
              "--drain-timeout-s", "5"],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.grpc_port = 0
         self.metrics_port = 0
+        self.http_port = 0
 
     def wait_started(self, timeout_s: float = 120) -> "Server":
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             text = self.log_text()
-            match = re.search(r" on port (\d+),.*metrics on port (\d+)", text)
+            match = re.search(r" on port (\d+),.*HTTP port (\d+).*metrics on port (\d+)",
+                              text)
             if match:
-                self.grpc_port, self.metrics_port = int(match[1]), int(match[2])
+                self.grpc_port, self.http_port, self.metrics_port = (
+                    int(match[1]), int(match[2]), int(match[3]))
                 return self
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited during start:\n{text}")

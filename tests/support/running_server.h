@@ -22,12 +22,14 @@
 namespace gcnserve {
 
 // The options every in-process test server starts from: loopback on a free
-// port, metrics off, the test repository, one LibTorch thread, batches of up
-// to 8 after at most 2 ms.
+// port, metrics and HTTP off (tests of HTTP set http_address "127.0.0.1:0"),
+// the test repository, one LibTorch thread, batches of up to 8 after at most
+// 2 ms.
 inline ServerOptions LoopbackServerOptions() {
   ServerOptions options;
   options.grpc_address = "127.0.0.1:0";
   options.metrics_address = "";
+  options.http_address = "";
   options.model_repository = GCNSERVE_TEST_REPOSITORY;
   options.intra_op_threads = 1;
   options.max_batch_size = 8;

@@ -1,0 +1,465 @@
+#include "server/http_api.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/viewer_assets.h"
+
+#ifndef GCNSERVE_VERSION
+#define GCNSERVE_VERSION "0.0.0"
+#endif
+
+namespace gcnserve {
+namespace {
+
+using json = nlohmann::json;
+
+HttpResponse Json(int status, std::string body) {
+  return {status, "application/json", std::move(body)};
+}
+
+HttpResponse Error(const absl::Status& status) {
+  return Json(HttpApi::HttpStatusFor(status.code()),
+              HttpServer::ErrorBody(static_cast<int>(status.code()),
+                                    std::string(status.message())));
+}
+
+// The v2 protocol's error shape: {"error": "..."}.
+HttpResponse V2Error(const absl::Status& status) {
+  return Json(HttpApi::HttpStatusFor(status.code()),
+              json{{"error", std::string(status.message())}}.dump());
+}
+
+HttpResponse Proto(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!status.ok()) {
+    return Error(absl::InternalError(std::string(status.message())));
+  }
+  return Json(200, std::move(out));
+}
+
+// 405, in the error shape of gcnserve's API or of v2.
+HttpResponse MethodNotAllowed(const HttpRequest& http, const char* allowed,
+                              bool v2) {
+  std::string message = absl::StrCat(http.method, " ", http.path,
+                                     " is not served; use ", allowed);
+  return Json(405, v2 ? json{{"error", message}}.dump()
+                      : HttpServer::ErrorBody(
+                            static_cast<int>(absl::StatusCode::kUnimplemented),
+                            message));
+}
+
+bool IsGet(const HttpRequest& http) {
+  return http.method == "GET" || http.method == "HEAD";
+}
+
+// A Grpc-Timeout header ("100m", "5S": digits and a unit of H, M, S, m, u
+// or n) as a deadline on `now`'s clock; max() when absent.
+absl::StatusOr<Clock::TimePoint> Deadline(const std::string& header,
+                                          Clock::TimePoint now) {
+  if (header.empty()) return Clock::TimePoint::max();
+  int64_t amount;
+  if (header.size() < 2 || header.size() > 9 ||
+      !absl::SimpleAtoi(header.substr(0, header.size() - 1), &amount) ||
+      amount < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Grpc-Timeout is '", header,
+        "'; allowed: up to 8 digits and a unit H, M, S, m, u or n"));
+  }
+  using std::chrono::duration_cast;
+  Clock::Duration d;
+  switch (header.back()) {
+    case 'H': d = duration_cast<Clock::Duration>(std::chrono::hours(amount)); break;
+    case 'M': d = duration_cast<Clock::Duration>(std::chrono::minutes(amount)); break;
+    case 'S': d = duration_cast<Clock::Duration>(std::chrono::seconds(amount)); break;
+    case 'm': d = duration_cast<Clock::Duration>(std::chrono::milliseconds(amount)); break;
+    case 'u': d = duration_cast<Clock::Duration>(std::chrono::microseconds(amount)); break;
+    case 'n': d = duration_cast<Clock::Duration>(std::chrono::nanoseconds(amount)); break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Grpc-Timeout is '", header, "'; its unit must be H, M, S, m, u or n"));
+  }
+  return now + d;
+}
+
+absl::Status ReadInt(const std::string& name, const std::string& value,
+                     int64_t* out) {
+  if (!absl::SimpleAtoi(value, out)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("query parameter ", name, "='", value, "' is not an integer"));
+  }
+  return absl::OkStatus();
+}
+
+// A ClassifyRequest from image bytes and the query parameters.
+absl::StatusOr<v1::ClassifyRequest> RequestFromQuery(const HttpRequest& http) {
+  v1::ClassifyRequest request;
+  request.set_image(http.body);
+  for (const auto& [name, value] : http.query) {
+    int64_t number = 0;
+    if (name == "model") {
+      request.set_model(value);
+    } else if (name == "request_id") {
+      request.set_request_id(value);
+    } else if (name == "graph") {
+      v1::GraphDetail graph;
+      std::string upper = absl::AsciiStrToUpper(value);
+      if (!v1::GraphDetail_Parse(upper, &graph) &&
+          !v1::GraphDetail_Parse("GRAPH_DETAIL_" + upper, &graph)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "query parameter graph='", value, "'; allowed: none, points, full"));
+      }
+      request.set_graph(graph);
+    } else if (name == "version" || name == "top_k" ||
+               name == "max_edges_per_node") {
+      if (absl::Status s = ReadInt(name, value, &number); !s.ok()) return s;
+      if (name == "version") {
+        if (number < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "query parameter version=", number, "; allowed: 0 (newest) or more"));
+        }
+        request.set_version(number);
+      } else if (number < INT32_MIN || number > INT32_MAX) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("query parameter ", name, "=", number, " is out of range"));
+      } else if (name == "top_k") {
+        request.set_top_k(static_cast<int32_t>(number));
+      } else {
+        request.set_max_edges_per_node(static_cast<int32_t>(number));
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown query parameter '", name,
+          "'; allowed: model, version, top_k, graph, max_edges_per_node, "
+          "request_id"));
+    }
+  }
+  return request;
+}
+
+json V2Tensor(const std::string& name, std::vector<int64_t> shape,
+              std::vector<float> data) {
+  return json{{"name", name}, {"datatype", "FP32"}, {"shape", shape},
+              {"data", data}};
+}
+
+json V2Spec(const std::string& name, const char* type, std::vector<int64_t> shape) {
+  return json{{"name", name}, {"datatype", type}, {"shape", shape}};
+}
+
+// Every string in a v2 tensor's `data` (nested or flat).
+void Flatten(const json& data, std::vector<std::string>& out) {
+  if (data.is_array()) {
+    for (const json& item : data) Flatten(item, out);
+  } else if (data.is_string()) {
+    out.push_back(data.get<std::string>());
+  } else {
+    out.push_back("");  // not a string: counted, then refused
+  }
+}
+
+}  // namespace
+
+HttpApi::HttpApi(ClassifierService* service, ModelManager* models, Clock* clock,
+                 std::function<bool()> draining)
+    : service_(service),
+      models_(models),
+      clock_(clock),
+      draining_(std::move(draining)) {}
+
+int HttpApi::HttpStatusFor(absl::StatusCode code) {
+  // grpc-gateway's runtime.HTTPStatusFromCode.
+  switch (code) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kCancelled: return 499;
+    case absl::StatusCode::kInvalidArgument: return 400;
+    case absl::StatusCode::kDeadlineExceeded: return 504;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kAlreadyExists: return 409;
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kUnauthenticated: return 401;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    case absl::StatusCode::kFailedPrecondition: return 400;
+    case absl::StatusCode::kAborted: return 409;
+    case absl::StatusCode::kOutOfRange: return 400;
+    case absl::StatusCode::kUnimplemented: return 501;
+    case absl::StatusCode::kUnavailable: return 503;
+    default: return 500;  // UNKNOWN, INTERNAL, DATA_LOSS
+  }
+}
+
+bool HttpApi::Ready() const {
+  return !draining_() && models_->AnyReady();
+}
+
+HttpResponse HttpApi::Handle(const HttpRequest& http) const {
+  const std::string& path = http.path;
+  if (absl::StartsWith(path, "/v2")) return V2(http);
+  if (path == "/v1/classify") {
+    if (http.method != "POST") {
+      return MethodNotAllowed(http, "POST", false);
+    }
+    return Classify(http);
+  }
+  if (!IsGet(http)) {
+    return MethodNotAllowed(http, "GET", false);
+  }
+  if (path == "/v1/models") return Models();
+  if (path == "/healthz") return Json(200, R"({"status":"SERVING"})");
+  if (path == "/readyz") {
+    return Ready() ? Json(200, R"({"status":"SERVING"})")
+                   : Json(503, R"({"status":"NOT_SERVING"})");
+  }
+  if (const ViewerAsset* asset = FindViewerAsset(path)) {
+    return {200, asset->content_type, std::string(asset->body)};
+  }
+  return Error(absl::NotFoundError(absl::StrCat(
+      "no such path: ", path,
+      "; served: /, /v1/classify, /v1/models, /healthz, /readyz, /v2/...")));
+}
+
+absl::Status HttpApi::Run(const HttpRequest& http,
+                          const v1::ClassifyRequest& request,
+                          v1::ClassifyResponse* response) const {
+  CallContext context;
+  context.protocol = CallContext::Protocol::kHttp;
+  absl::StatusOr<Clock::TimePoint> deadline =
+      Deadline(http.grpc_timeout, clock_->Now());
+  if (!deadline.ok()) return deadline.status();
+  context.deadline = *deadline;
+  // Shared: the service may still be inside `done` when get() returns.
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> answer = done->get_future();
+  service_->Submit(context, &request, response, nullptr,
+                   [done](const absl::Status& status) { done->set_value(status); });
+  return answer.get();
+}
+
+HttpResponse HttpApi::Classify(const HttpRequest& http) const {
+  v1::ClassifyRequest request;
+  if (absl::StartsWithIgnoreCase(http.content_type, "application/json")) {
+    google::protobuf::util::JsonParseOptions options;
+    auto parsed =
+        google::protobuf::util::JsonStringToMessage(http.body, &request, options);
+    if (!parsed.ok()) {
+      return Error(absl::InvalidArgumentError(absl::StrCat(
+          "the body is not a ClassifyRequest in the proto3 JSON mapping: ",
+          parsed.message().ToString())));
+    }
+  } else {
+    absl::StatusOr<v1::ClassifyRequest> read = RequestFromQuery(http);
+    if (!read.ok()) return Error(read.status());
+    request = *std::move(read);
+  }
+  v1::ClassifyResponse response;
+  absl::Status status = Run(http, request, &response);
+  if (!status.ok()) return Error(status);
+  return Proto(response);
+}
+
+HttpResponse HttpApi::Models() const {
+  v1::ListModelsResponse response;
+  service_->DescribeModels(&response);
+  return Proto(response);
+}
+
+HttpResponse HttpApi::V2(const HttpRequest& http) const {
+  std::vector<std::string> parts =
+      absl::StrSplit(http.path, '/', absl::SkipEmpty());  // "v2", ...
+  const bool post_infer = !parts.empty() && parts.back() == "infer";
+  if (post_infer ? http.method != "POST" : !IsGet(http)) {
+    return MethodNotAllowed(http, post_infer ? "POST" : "GET", true);
+  }
+  if (parts.size() == 1) {
+    return Json(200, json{{"name", "gcnserve"},
+                          {"version", GCNSERVE_VERSION},
+                          {"extensions", json::array()}}
+                         .dump());
+  }
+  if (parts.size() == 3 && parts[1] == "health") {
+    if (parts[2] == "live") return Json(200, R"({"live":true})");
+    if (parts[2] == "ready") {
+      return Ready() ? Json(200, R"({"ready":true})")
+                     : Json(503, R"({"ready":false})");
+    }
+  }
+  // models/{name}[/versions/{v}][/ready|/infer]
+  if (parts.size() >= 3 && parts[1] == "models") {
+    const std::string& name = parts[2];
+    size_t next = 3;
+    int64_t version = 0;
+    if (parts.size() >= 5 && parts[3] == "versions") {
+      if (!absl::SimpleAtoi(parts[4], &version) || version <= 0) {
+        return V2Error(absl::InvalidArgumentError(absl::StrCat(
+            "version '", parts[4], "' is not a positive integer")));
+      }
+      next = 5;
+    }
+    if (parts.size() == next) return V2Model(http, name, version, "");
+    if (parts.size() == next + 1 &&
+        (parts[next] == "ready" || parts[next] == "infer")) {
+      return V2Model(http, name, version, parts[next]);
+    }
+  }
+  return V2Error(absl::NotFoundError(absl::StrCat(
+      "no such path: ", http.path,
+      "; served: /v2, /v2/health/{live,ready}, "
+      "/v2/models/{name}[/versions/{v}][/ready|/infer]")));
+}
+
+HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
+                              int64_t version, const std::string& action) const {
+  absl::StatusOr<std::shared_ptr<ServedModel>> model =
+      models_->Find(name, version);
+  if (action == "ready") {
+    bool ready = model.ok() && !draining_();
+    if (!model.ok() && model.status().code() == absl::StatusCode::kNotFound) {
+      return V2Error(model.status());
+    }
+    return Json(ready ? 200 : 503,
+                json{{"name", name}, {"ready", ready}}.dump());
+  }
+  if (!model.ok()) return V2Error(model.status());
+  if (action == "infer") return V2Infer(http, *model);
+
+  const ModelMetadata& meta = (*model)->metadata();
+  json versions = json::array();
+  if (version > 0) {
+    versions.push_back(absl::StrCat(version));
+  } else {
+    for (const ModelManager::VersionInfo& info : models_->List()) {
+      if (info.name == name && info.state == v1::MODEL_STATE_READY) {
+        versions.push_back(absl::StrCat(info.version));
+      }
+    }
+  }
+  const int64_t classes = static_cast<int64_t>(meta.labels.size());
+  const int64_t k = meta.num_points;
+  json outputs = json::array({V2Spec("probabilities", "FP32", {1, classes})});
+  if (meta.has_graph()) {
+    outputs.push_back(V2Spec("points", "FP32", {1, k, 2}));
+    outputs.push_back(V2Spec("point_scores", "FP32", {1, k}));
+    outputs.push_back(V2Spec("adjacency", "FP32", {1, k, k}));
+  }
+  return Json(200, json{{"name", name},
+                        {"versions", versions},
+                        {"platform", "pytorch_torchscript"},
+                        {"inputs", json::array({V2Spec("image", "BYTES", {1})})},
+                        {"outputs", outputs}}
+                       .dump());
+}
+
+HttpResponse HttpApi::V2Infer(const HttpRequest& http,
+                              const std::shared_ptr<ServedModel>& model) const {
+  const ModelMetadata& meta = model->metadata();
+  json body = json::parse(http.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object()) {
+    return V2Error(absl::InvalidArgumentError("the body is not a JSON object"));
+  }
+  const json* inputs = body.contains("inputs") ? &body["inputs"] : nullptr;
+  if (!inputs || !inputs->is_array() || inputs->size() != 1 ||
+      !(*inputs)[0].is_object()) {
+    return V2Error(absl::InvalidArgumentError(
+        "inputs must hold exactly one tensor: the encoded image as BYTES"));
+  }
+  const json& input = (*inputs)[0];
+  if (input.value("datatype", "") != "BYTES") {
+    return V2Error(absl::InvalidArgumentError(absl::StrCat(
+        "input '", input.value("name", ""), "' has datatype '",
+        input.value("datatype", ""), "'; allowed: BYTES (the encoded image)")));
+  }
+  std::vector<std::string> data;
+  if (input.contains("data")) Flatten(input["data"], data);
+  std::string image;
+  if (data.size() != 1 || !absl::Base64Unescape(data[0], &image)) {
+    return V2Error(absl::InvalidArgumentError(absl::StrCat(
+        "input '", input.value("name", ""),
+        "' must hold one element, the encoded image in base64; it holds ",
+        data.size())));
+  }
+  std::vector<std::string> wanted;
+  if (body.contains("outputs") && body["outputs"].is_array()) {
+    for (const json& output : body["outputs"]) {
+      std::string name = output.is_object() ? output.value("name", "") : "";
+      bool known = name == "probabilities" ||
+                   (meta.has_graph() && (name == "points" || name == "point_scores" ||
+                                         name == "adjacency"));
+      if (!known) {
+        return V2Error(absl::InvalidArgumentError(absl::StrCat(
+            "unknown output '", name, "'; see GET /v2/models/", model->name())));
+      }
+      wanted.push_back(name);
+    }
+  }
+  auto wants = [&](const char* name) {
+    return wanted.empty() ||
+           std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+  };
+
+  v1::ClassifyRequest request;
+  request.set_model(model->name());
+  request.set_version(model->version());
+  request.set_image(std::move(image));
+  request.set_top_k(static_cast<int32_t>(meta.labels.size()));
+  request.set_graph(!meta.has_graph()       ? v1::GRAPH_DETAIL_NONE
+                    : wants("adjacency")    ? v1::GRAPH_DETAIL_FULL
+                                            : v1::GRAPH_DETAIL_POINTS);
+  std::string id = body.contains("id") && body["id"].is_string()
+                       ? body["id"].get<std::string>()
+                       : "";
+  request.set_request_id(id);
+  v1::ClassifyResponse response;
+  absl::Status status = Run(http, request, &response);
+  if (!status.ok()) return V2Error(status);
+
+  json outputs = json::array();
+  const int64_t classes = static_cast<int64_t>(meta.labels.size());
+  if (wants("probabilities")) {
+    std::vector<float> probabilities(classes, 0.0f);
+    for (const v1::ClassScore& score : response.classes()) {
+      probabilities[score.index()] = score.probability();
+    }
+    outputs.push_back(V2Tensor("probabilities", {1, classes}, probabilities));
+  }
+  if (meta.has_graph()) {
+    const int64_t k = response.points_size();
+    std::vector<float> points, scores;
+    for (const v1::InterestPoint& point : response.points()) {
+      points.push_back(point.x());
+      points.push_back(point.y());
+      scores.push_back(point.score());
+    }
+    if (wants("points")) outputs.push_back(V2Tensor("points", {1, k, 2}, points));
+    if (wants("point_scores")) {
+      outputs.push_back(V2Tensor("point_scores", {1, k}, scores));
+    }
+    if (wants("adjacency")) {
+      const auto& weights = response.adjacency().weights();
+      outputs.push_back(V2Tensor("adjacency", {1, k, k},
+                                 std::vector<float>(weights.begin(), weights.end())));
+    }
+  }
+  json answer = {{"model_name", model->name()},
+                 {"model_version", absl::StrCat(model->version())},
+                 {"parameters", {{"model_digest", response.model_digest()}}},
+                 {"outputs", outputs}};
+  if (!id.empty()) answer["id"] = id;
+  return Json(200, answer.dump());
+}
+
+}  // namespace gcnserve

@@ -1,0 +1,72 @@
+#ifndef GCNSERVE_SERVER_HTTP_API_H_
+#define GCNSERVE_SERVER_HTTP_API_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gcnserve/v1/gcnserve.pb.h"
+#include "server/call_context.h"
+#include "server/classifier_service.h"
+#include "server/clock.h"
+#include "server/http_server.h"
+#include "server/model_manager.h"
+
+namespace gcnserve {
+
+// The routes of the HTTP port, every one on the same ClassifierService path
+// as gRPC (model look-up, checks, preprocess pool, batcher, metrics with
+// protocol "http"):
+//
+//   GET  /                      the viewer (and /viewer.js, /viewer.css)
+//   POST /v1/classify           image bytes + query parameters, or a
+//                               ClassifyRequest in the proto3 JSON mapping;
+//                               answers the ClassifyResponse in that mapping
+//   GET  /v1/models             the ListModelsResponse
+//   GET  /healthz, /readyz      up; ready (200 while serving, 503 otherwise)
+//   GET  /v2, /v2/health/live, /v2/health/ready
+//   GET  /v2/models/{name}[/versions/{v}][/ready]
+//   POST /v2/models/{name}[/versions/{v}]/infer    (KServe v2, one BYTES input)
+//
+// Errors are {"code": <gRPC code>, "message": "..."} ({"error": "..."} on
+// /v2, as the v2 protocol says) with grpc-gateway's HTTP status. A
+// Grpc-Timeout header ("500m", "2S") sets the request's deadline. Handle()
+// blocks until the answer is ready, which suits HttpServer's thread per
+// connection. Thread-safe.
+class HttpApi {
+ public:
+  // The service, models and clock outlive the API; `draining` says whether
+  // the server has begun to drain (Server::draining).
+  HttpApi(ClassifierService* service, ModelManager* models, Clock* clock,
+          std::function<bool()> draining);
+
+  HttpResponse Handle(const HttpRequest& request) const;
+
+  // The HTTP status grpc-gateway gives a gRPC code (400, 404, 429, 503,
+  // 504, 500...).
+  static int HttpStatusFor(absl::StatusCode code);
+
+ private:
+  HttpResponse Classify(const HttpRequest& http) const;
+  HttpResponse Models() const;
+  HttpResponse V2(const HttpRequest& http) const;
+  HttpResponse V2Model(const HttpRequest& http, const std::string& name,
+                       int64_t version, const std::string& action) const;
+  HttpResponse V2Infer(const HttpRequest& http,
+                       const std::shared_ptr<ServedModel>& model) const;
+  // Submits `request` as an HTTP call and waits for its answer.
+  absl::Status Run(const HttpRequest& http, const v1::ClassifyRequest& request,
+                   v1::ClassifyResponse* response) const;
+  // 200 while a model is ready and the server is not draining.
+  bool Ready() const;
+
+  ClassifierService* const service_;
+  ModelManager* const models_;
+  Clock* const clock_;
+  const std::function<bool()> draining_;
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_HTTP_API_H_

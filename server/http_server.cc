@@ -1,0 +1,135 @@
+#include "server/http_server.h"
+
+#include <microhttpd.h>
+
+#include <cstring>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/http_daemon.h"
+#include "server/status_macros.h"
+
+namespace gcnserve {
+namespace {
+
+// What a connection has read of its current request.
+struct PendingRequest {
+  HttpRequest request;
+  bool too_big = false;
+};
+
+MHD_Result Queue(MHD_Connection* connection, const HttpResponse& answer) {
+  MHD_Response* response = MHD_create_response_from_buffer(
+      answer.body.size(), const_cast<char*>(answer.body.data()),
+      MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(response, "Content-Type", answer.content_type.c_str());
+  MHD_add_response_header(response, "Cache-Control", "no-store");
+  MHD_Result result = MHD_queue_response(
+      connection, static_cast<unsigned>(answer.status), response);
+  MHD_destroy_response(response);
+  return result;
+}
+
+HttpResponse TooBig(int limit) {
+  return {413, "application/json",
+          HttpServer::ErrorBody(
+              static_cast<int>(absl::StatusCode::kResourceExhausted),
+              absl::StrCat("the request body is larger than the ", limit,
+                           " bytes allowed (--max-message-bytes)"))};
+}
+
+MHD_Result CollectQuery(void* cls, MHD_ValueKind, const char* key,
+                        const char* value) {
+  auto* query = static_cast<std::map<std::string, std::string>*>(cls);
+  (*query)[key] = value ? value : "";
+  return MHD_YES;
+}
+
+std::string Header(MHD_Connection* connection, const char* name) {
+  const char* value =
+      MHD_lookup_connection_value(connection, MHD_HEADER_KIND, name);
+  return value ? value : "";
+}
+
+MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
+                     const char* method, const char* /*version*/,
+                     const char* upload_data, size_t* upload_data_size,
+                     void** state) {
+  const auto* server = static_cast<const HttpServer*>(cls);
+  const int limit = server->options().max_body_bytes;
+  auto* pending = static_cast<PendingRequest*>(*state);
+  if (pending == nullptr) {  // the headers have arrived
+    pending = new PendingRequest;
+    *state = pending;
+    HttpRequest& request = pending->request;
+    request.method = method;
+    request.path = url;
+    request.content_type = Header(connection, MHD_HTTP_HEADER_CONTENT_TYPE);
+    request.grpc_timeout = Header(connection, "Grpc-Timeout");
+    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, &CollectQuery,
+                              &request.query);
+    int64_t length = 0;
+    if (absl::SimpleAtoi(Header(connection, MHD_HTTP_HEADER_CONTENT_LENGTH),
+                         &length) &&
+        length > limit) {
+      pending->too_big = true;  // refuse before reading the body
+      return Queue(connection, TooBig(limit));
+    }
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0) {  // a piece of the body
+    if (!pending->too_big) {
+      if (pending->request.body.size() + *upload_data_size >
+          static_cast<size_t>(limit)) {
+        pending->too_big = true;
+        pending->request.body.clear();
+        pending->request.body.shrink_to_fit();
+      } else {
+        pending->request.body.append(upload_data, *upload_data_size);
+      }
+    }
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (pending->too_big) return Queue(connection, TooBig(limit));
+  return Queue(connection, server->Handle(pending->request));
+}
+
+void OnCompleted(void* /*cls*/, MHD_Connection* /*connection*/, void** state,
+                 MHD_RequestTerminationCode /*reason*/) {
+  delete static_cast<PendingRequest*>(*state);
+  *state = nullptr;
+}
+
+}  // namespace
+
+std::string HttpServer::ErrorBody(int code, const std::string& message) {
+  return nlohmann::json{{"code", code}, {"message", message}}.dump();
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const Options& options, Handler handler) {
+  std::unique_ptr<HttpServer> server(
+      new HttpServer(options, std::move(handler)));
+  HttpDaemonOptions daemon;
+  daemon.address = options.address;
+  daemon.flag = "http-address";
+  daemon.threading = MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+  daemon.tls_cert_pem = options.tls_cert_pem;
+  daemon.tls_key_pem = options.tls_key_pem;
+  daemon.on_completed = &OnCompleted;
+  GCN_ASSIGN_OR_RETURN(server->daemon_,
+                       StartHttpDaemon(daemon, &OnRequest, server.get()));
+  server->port_ = HttpDaemonPort(server->daemon_);
+  return server;
+}
+
+HttpServer::~HttpServer() {
+  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+}
+
+}  // namespace gcnserve

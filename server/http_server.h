@@ -1,0 +1,82 @@
+#ifndef GCNSERVE_SERVER_HTTP_SERVER_H_
+#define GCNSERVE_SERVER_HTTP_SERVER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+struct MHD_Daemon;
+
+namespace gcnserve {
+
+// One HTTP request, read whole.
+struct HttpRequest {
+  std::string method;  // GET, POST, HEAD...
+  std::string path;    // without the query string, e.g. /v1/classify
+  std::map<std::string, std::string> query;  // decoded query parameters
+  std::string content_type;  // the Content-Type header, or empty
+  std::string grpc_timeout;  // the Grpc-Timeout header, or empty
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// Transport of the HTTP port: reads each request whole (at most
+// max_body_bytes of body, else 413 without reading further), hands it to a
+// handler and writes the answer, over HTTP/1.1 or HTTPS. libmicrohttpd runs
+// one thread per connection, so a handler may block until its answer is
+// ready; connections are capped (StartHttpDaemon's guards). Thread-safe.
+class HttpServer {
+ public:
+  // Called on a connection's thread for each complete request.
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  struct Options {
+    std::string address;  // host:port; port 0 picks a free one
+    int max_body_bytes = 16 << 20;
+    // PEM certificate chain and key (both or neither): HTTPS.
+    std::string tls_cert_pem;
+    std::string tls_key_pem;
+  };
+
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
+      const Options& options, Handler handler);
+  // Stops listening and joins the connection threads, which first finish the
+  // requests they hold.
+  ~HttpServer();
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const { return port_; }
+  bool tls() const { return !options_.tls_cert_pem.empty(); }
+  const Options& options() const { return options_; }
+  // Runs the handler (for the daemon's callbacks).
+  HttpResponse Handle(const HttpRequest& request) const {
+    return handler_(request);
+  }
+
+  // The JSON error body every gcnserve HTTP error carries:
+  // {"code": <gRPC code number>, "message": "..."}.
+  static std::string ErrorBody(int code, const std::string& message);
+
+ private:
+  HttpServer(Options options, Handler handler)
+      : options_(std::move(options)), handler_(std::move(handler)) {}
+
+  const Options options_;
+  const Handler handler_;
+  MHD_Daemon* daemon_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_HTTP_SERVER_H_
