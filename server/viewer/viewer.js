@@ -174,6 +174,7 @@
       const level = p.level || 0;
       const circle = svg('circle', {
         class: 'point', cx: p.x || 0, cy: p.y || 0, r: (unit * (1 + 2.5 * s)).toFixed(3),
+        'stroke-width': (unit * 0.3).toFixed(3),
         fill: LEVEL_COLOURS[level % LEVEL_COLOURS.length],
         'data-index': i, 'data-level': level,
       }, points);

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Node.js packages that validate deploy/ and docker/ (this
-# folder's package.json, at the exact versions of package-lock.json) into
-# DIR/node_modules with `npm ci`. Nothing is installed globally. Does nothing
-# when DIR already holds an install of the same lock file.
-# usage: install-tools.sh DIR      (ctest passes build/tests/deploy/node)
+# Installs the Node.js packages of a package.json (this folder's, which
+# validate deploy/ and docker/, or PACKAGE_DIR's), at the exact versions of
+# its package-lock.json, into DIR/node_modules with `npm ci`. Nothing is
+# installed globally. Does nothing when DIR already holds an install of the
+# same lock file.
+# usage: install-tools.sh DIR [PACKAGE_DIR]
+#        (ctest passes build/tests/deploy/node, or build/tests/viewer/node
+#        and tests/viewer for the viewer's browser test)
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+here=${2:-$(dirname "$0")}
+here=$(cd "$here" && pwd)
 dir=$1
 
 for tool in node npm; do

@@ -438,7 +438,8 @@ TEST_F(ServerTest, MetricsEndpointShowsTraffic) {
   std::string page = HttpGet(server_->metrics_port(), "/metrics");
   EXPECT_THAT(page, HasSubstr("200 OK"));
   EXPECT_THAT(page,
-              HasSubstr("gcnserve_requests_total{code=\"OK\",model=\"model3\"} 1"));
+              HasSubstr("gcnserve_requests_total{code=\"OK\",model=\"model3\","
+                        "protocol=\"grpc\"} 1"));
   for (const char* line :
        {"gcnserve_stage_duration_seconds_count{model=\"model3\",stage=\"queue\"} 1",
         "gcnserve_stage_duration_seconds_count{model=\"model3\",stage=\"preprocess\"} 1",

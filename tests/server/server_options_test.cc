@@ -56,7 +56,8 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
   EXPECT_FALSE(options->has_value());
   std::string help = ServerOptions::Help();
   for (const char* flag :
-       {"--grpc-address", "--metrics-address", "--model-repository",
+       {"--grpc-address", "--metrics-address", "--http-address",
+        "GCNSERVE_HTTP_ADDRESS", "--model-repository",
         "--default-model", "--max-batch-size", "--max-queue-delay-us",
         "--max-queue-size", "--device", "--intra-op-threads",
         "--preprocess-threads", "--max-image-pixels", "--max-message-bytes",
@@ -92,6 +93,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--device=cuda:x"}, "--device"},
         BadCase{{"--grpc-address=nohost"}, "--grpc-address"},
         BadCase{{"--grpc-address=host:70000"}, "--grpc-address"},
+        BadCase{{"--http-address=nohost"}, "--http-address"},
+        // The HTTP port cannot check client certificates: mutual TLS needs
+        // it off.
+        BadCase{{"--tls-cert=c.pem", "--tls-key=k.pem", "--tls-client-ca=ca.pem"},
+                "--http-address="},
         BadCase{{"--drain-timeout-s=-1"}, "--drain-timeout-s"},
         BadCase{{"--drain-grace-s=-1"}, "--drain-grace-s"},
         BadCase{{"--preprocess-threads=0"}, "--preprocess-threads"},
@@ -108,12 +114,24 @@ TEST(ServerOptionsTest, TlsIsOffByDefaultAndTakesItsFiles) {
   auto plain = Parse({});
   ASSERT_TRUE(plain.ok());
   EXPECT_TRUE((*plain)->tls_cert.empty() && (*plain)->tls_client_ca.empty());
-  auto tls = Parse({"--tls-cert=c.pem", "--tls-key=k.pem"},
+  auto tls = Parse({"--tls-cert=c.pem", "--tls-key=k.pem", "--http-address="},
                    {{"GCNSERVE_TLS_CLIENT_CA", "ca.pem"}});
   ASSERT_TRUE(tls.ok()) << tls.status();
   EXPECT_EQ((*tls)->tls_cert, "c.pem");
   EXPECT_EQ((*tls)->tls_key, "k.pem");
   EXPECT_EQ((*tls)->tls_client_ca, "ca.pem");
+}
+
+TEST(ServerOptionsTest, HttpServesOnPort8000UnlessTurnedOff) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ((*defaults)->http_address, "0.0.0.0:8000");
+  auto off = Parse({}, {{"GCNSERVE_HTTP_ADDRESS", ""}});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ((*off)->http_address, "");
+  auto moved = Parse({"--http-address=127.0.0.1:0"});
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ((*moved)->http_address, "127.0.0.1:0");
 }
 
 TEST(ServerOptionsTest, BadEnvironmentValueNamesTheVariable) {

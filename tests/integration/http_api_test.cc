@@ -1,0 +1,478 @@
+// The HTTP port of the real server (libmicrohttpd, the tiny test Model3 on
+// loopback), driven with libcurl and compared with the gRPC answer to the
+// same request: gcnserve's JSON API, its error mapping, KServe v2, the
+// viewer's files, HTTPS, and the protocol label of the metrics.
+#include <curl/curl.h>
+#include <google/protobuf/util/field_comparator.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "absl/strings/escaping.h"
+#include "server/file_digest.h"
+#include "tests/support/running_server.h"
+
+namespace gcnserve {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+struct HttpAnswer {
+  long status = 0;
+  std::string body;
+  std::string content_type;
+};
+
+size_t Append(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+// One request with libcurl; status 0 when it could not be made.
+HttpAnswer Fetch(const std::string& method, const std::string& url,
+                 const std::string& body = "",
+                 const std::vector<std::string>& headers = {},
+                 const std::string& ca_file = "") {
+  HttpAnswer answer;
+  CURL* curl = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (const std::string& header : headers) {
+    list = curl_slist_append(list, header.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method == "POST") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+  if (!ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
+    char* type = nullptr;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
+    if (type) answer.content_type = type;
+  }
+  curl_slist_free_all(list);
+  curl_easy_cleanup(curl);
+  return answer;
+}
+
+template <typename Message>
+Message FromJson(const std::string& text) {
+  Message message;
+  auto status = google::protobuf::util::JsonStringToMessage(text, &message);
+  EXPECT_TRUE(status.ok()) << status.message() << " in " << text;
+  return message;
+}
+
+// Equal but for timing (which differs per call); floats within 1e-5.
+void ExpectSameAnswer(v1::ClassifyResponse http, v1::ClassifyResponse grpc) {
+  http.clear_timing();
+  grpc.clear_timing();
+  google::protobuf::util::DefaultFieldComparator floats;
+  floats.set_float_comparison(
+      google::protobuf::util::DefaultFieldComparator::APPROXIMATE);
+  floats.SetDefaultFractionAndMargin(1e-5, 1e-6);
+  google::protobuf::util::MessageDifferencer differ;
+  differ.set_field_comparator(&floats);
+  std::string diff;
+  differ.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(differ.Compare(http, grpc)) << diff;
+}
+
+std::string Png(int value) {
+  cv::Mat image(28, 28, CV_8UC1, cv::Scalar(value));
+  std::vector<uchar> png;
+  cv::imencode(".png", image, png);
+  return std::string(png.begin(), png.end());
+}
+
+class HttpApiTest : public ::testing::Test {
+ protected:
+  void Start(const std::function<void(ServerOptions&)>& configure = nullptr) {
+    running_ = RunningServer::Start([&](ServerOptions& server, ClientOptions&) {
+      server.http_address = "127.0.0.1:0";
+      if (configure) configure(server);
+    });
+    ASSERT_NE(running_, nullptr);
+    ASSERT_GT(running_->server().http_port(), 0);
+    base_ = "http://127.0.0.1:" + std::to_string(running_->server().http_port());
+  }
+
+  HttpAnswer Get(const std::string& path) { return Fetch("GET", base_ + path); }
+  HttpAnswer Post(const std::string& path, const std::string& body,
+                  const std::vector<std::string>& headers = {}) {
+    return Fetch("POST", base_ + path, body, headers);
+  }
+  v1::ClassifyResponse Grpc(const v1::ClassifyRequest& request) {
+    v1::ClassifyResponse response;
+    grpc::Status status = running_->client().Classify(request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+  // Expects `answer` to be gcnserve's error shape with `status` and `code`.
+  static void ExpectError(const HttpAnswer& answer, long status,
+                          absl::StatusCode code, const std::string& words) {
+    EXPECT_EQ(answer.status, status) << answer.body;
+    json body = json::parse(answer.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << answer.body;
+    EXPECT_EQ(body.value("code", -1), static_cast<int>(code)) << answer.body;
+    EXPECT_THAT(body.value("message", ""), HasSubstr(words));
+  }
+
+  std::unique_ptr<RunningServer> running_;
+  std::string base_;
+};
+
+TEST_F(HttpApiTest, ClassifyWithImageBytesEqualsTheGrpcAnswer) {
+  Start();
+  for (const auto& path : RunningServer::Samples()) {
+    std::string image = RunningServer::Read(path);
+    HttpAnswer answer = Post(
+        "/v1/classify?top_k=3&graph=full&max_edges_per_node=2&request_id=r1",
+        image, {"Content-Type: image/png"});
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    EXPECT_EQ(answer.content_type, "application/json");
+    // The proto3 JSON mapping's names, printed by protobuf.
+    EXPECT_THAT(answer.body, HasSubstr("\"imageWidth\":28"));
+    EXPECT_THAT(answer.body, HasSubstr("\"modelDigest\":"));
+    v1::ClassifyRequest request;
+    request.set_image(image);
+    request.set_top_k(3);
+    request.set_graph(v1::GRAPH_DETAIL_FULL);
+    request.set_max_edges_per_node(2);
+    request.set_request_id("r1");
+    v1::ClassifyResponse grpc = Grpc(request);
+    ASSERT_EQ(grpc.adjacency().size(), 8);
+    ExpectSameAnswer(FromJson<v1::ClassifyResponse>(answer.body), grpc);
+  }
+}
+
+TEST_F(HttpApiTest, ClassifyWithAJsonRequestEqualsTheGrpcAnswer) {
+  Start();
+  v1::ClassifyRequest request;
+  request.set_image(RunningServer::Read(RunningServer::Samples().back()));
+  request.set_graph(v1::GRAPH_DETAIL_NONE);
+  request.set_top_k(10);
+  request.set_request_id("json-1");
+  std::string body;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(request, &body).ok());
+  EXPECT_THAT(body, HasSubstr("GRAPH_DETAIL_NONE"));
+  HttpAnswer answer = Post("/v1/classify", body, {"Content-Type: application/json"});
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  v1::ClassifyResponse http = FromJson<v1::ClassifyResponse>(answer.body);
+  EXPECT_EQ(http.classes_size(), 10);
+  EXPECT_TRUE(http.points().empty());
+  ExpectSameAnswer(http, Grpc(request));
+}
+
+TEST_F(HttpApiTest, ModelsEqualsListModelsAndCarriesTheFilesDigest) {
+  Start();
+  HttpAnswer answer = Get("/v1/models");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_THAT(answer.body, HasSubstr("\"state\":\"MODEL_STATE_READY\""));
+  v1::ListModelsResponse grpc;
+  ASSERT_TRUE(running_->client().ListModels(&grpc).ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      FromJson<v1::ListModelsResponse>(answer.body), grpc));
+  absl::StatusOr<std::string> digest = ShortFileDigest(
+      std::string(GCNSERVE_TEST_REPOSITORY) + "/model3/1/model.pt");
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  ASSERT_EQ(grpc.models_size(), 1);
+  EXPECT_EQ(grpc.models(0).digest(), *digest);
+  v1::ClassifyRequest request;
+  request.set_image(RunningServer::Read(RunningServer::Samples().front()));
+  EXPECT_EQ(Grpc(request).model_digest(), *digest);
+}
+
+TEST_F(HttpApiTest, HealthAndReadinessFollowTheServersState) {
+  Start();
+  EXPECT_EQ(Get("/healthz").status, 200);
+  EXPECT_EQ(Get("/readyz").status, 200);
+  EXPECT_EQ(Get("/v2/health/live").status, 200);
+  EXPECT_EQ(Get("/v2/health/ready").status, 200);
+  EXPECT_EQ(Get("/v2/models/model3/ready").status, 200);
+  running_->server().BeginDrain();
+  EXPECT_EQ(Get("/healthz").status, 200);  // the process is up
+  EXPECT_EQ(Get("/readyz").status, 503);
+  EXPECT_EQ(Get("/v2/health/ready").status, 503);
+  EXPECT_EQ(Get("/v2/models/model3/ready").status, 503);
+  ExpectError(Post("/v1/classify", Png(100)), 503,
+              absl::StatusCode::kUnavailable, "shutting down");
+}
+
+TEST_F(HttpApiTest, ErrorsCarryTheGrpcCodeAndGatewayStatus) {
+  Start([](ServerOptions& server) { server.max_message_bytes = 64 << 10; });
+  ExpectError(Post("/v1/classify", "not an image"), 400,
+              absl::StatusCode::kInvalidArgument, "");
+  ExpectError(Post("/v1/classify?top_k=many", Png(100)), 400,
+              absl::StatusCode::kInvalidArgument, "top_k");
+  ExpectError(Post("/v1/classify?graph=some", Png(100)), 400,
+              absl::StatusCode::kInvalidArgument, "graph");
+  ExpectError(Post("/v1/classify?colour=red", Png(100)), 400,
+              absl::StatusCode::kInvalidArgument, "colour");
+  ExpectError(Post("/v1/classify", "{\"image\": 3}", {"Content-Type: application/json"}),
+              400, absl::StatusCode::kInvalidArgument, "proto3 JSON");
+  ExpectError(Post("/v1/classify?model=nope", Png(100)), 404,
+              absl::StatusCode::kNotFound, "nope");
+  ExpectError(Post("/v1/classify?version=7", Png(100)), 404,
+              absl::StatusCode::kNotFound, "version 7");
+  ExpectError(Post("/v1/classify", Png(100), {"Grpc-Timeout: 1n"}), 504,
+              absl::StatusCode::kDeadlineExceeded, "deadline");
+  ExpectError(Post("/v1/classify", Png(100), {"Grpc-Timeout: soon"}), 400,
+              absl::StatusCode::kInvalidArgument, "Grpc-Timeout");
+  // Over --max-message-bytes, with a length and chunked.
+  std::string big(100 << 10, 'x');
+  ExpectError(Post("/v1/classify", big), 413,
+              absl::StatusCode::kResourceExhausted, "65536 bytes");
+  ExpectError(Post("/v1/classify", big, {"Transfer-Encoding: chunked"}), 413,
+              absl::StatusCode::kResourceExhausted, "65536 bytes");
+  ExpectError(Get("/nowhere"), 404, absl::StatusCode::kNotFound, "/nowhere");
+  ExpectError(Get("/v1/classify"), 405, absl::StatusCode::kUnimplemented, "POST");
+  ExpectError(Post("/v1/models", ""), 405, absl::StatusCode::kUnimplemented, "GET");
+  // The server lives on.
+  EXPECT_EQ(Post("/v1/classify", Png(100)).status, 200);
+}
+
+TEST_F(HttpApiTest, FullQueueIsTooManyRequests) {
+  Start([](ServerOptions& server) {
+    server.max_queue_size = 2;
+    server.max_queue_delay_us = 10'000'000;  // batches wait to fill
+  });
+  v1::ClassifyRequest request;
+  request.set_image(Png(100));
+  v1::ClassifyResponse responses[2];
+  std::mutex mu;
+  std::vector<grpc::Status> done;
+  for (auto& response : responses) {
+    running_->client().ClassifyAsync(request, &response, [&](grpc::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      done.push_back(s);
+    });
+  }
+  Metrics::Model* metrics = running_->server().metrics().ForModel("model3");
+  for (int i = 0; i < 6000 && metrics->queue_depth->Value() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(metrics->queue_depth->Value(), 2);
+  ExpectError(Post("/v1/classify", Png(100)), 429,
+              absl::StatusCode::kResourceExhausted, "queue is full");
+  running_->server().Shutdown();  // drains: the queued two are answered
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(done.size(), 2u);
+  for (const grpc::Status& s : done) EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+TEST(HttpApiModelErrorTest, ModelErrorIsInternalServerError) {
+  auto running = RunningServer::Start([](ServerOptions& server, ClientOptions&) {
+    server.http_address = "127.0.0.1:0";
+    server.model_repository = GCNSERVE_TEST_FAULTY_REPOSITORY;
+    server.default_model = "faulty";
+  });
+  ASSERT_NE(running, nullptr);
+  std::string base =
+      "http://127.0.0.1:" + std::to_string(running->server().http_port());
+  HttpAnswer answer = Fetch("POST", base + "/v1/classify", Png(255));
+  EXPECT_EQ(answer.status, 500) << answer.body;
+  EXPECT_THAT(answer.body, HasSubstr("\"code\":13"));
+  EXPECT_THAT(answer.body, HasSubstr("refuses bright images"));
+}
+
+TEST_F(HttpApiTest, MetricsCountEachProtocolApart) {
+  Start();
+  ASSERT_EQ(Post("/v1/classify", Png(100)).status, 200);
+  ASSERT_EQ(Post("/v1/classify", Png(100)).status, 200);
+  ASSERT_EQ(Post("/v1/classify?model=nope", Png(100)).status, 404);
+  v1::ClassifyRequest request;
+  request.set_image(Png(100));
+  Grpc(request);
+  auto count = [&](const std::string& protocol, const std::string& code) {
+    double total = 0;
+    for (const auto& family : running_->server().metrics().registry()->Collect()) {
+      if (family.name != "gcnserve_requests_total") continue;
+      for (const auto& metric : family.metric) {
+        std::map<std::string, std::string> labels;
+        for (const auto& pair : metric.label) labels[pair.name] = pair.value;
+        if (labels["protocol"] == protocol && labels["code"] == code) {
+          total += metric.counter.value;
+        }
+      }
+    }
+    return total;
+  };
+  EXPECT_EQ(count("http", "OK"), 2);
+  EXPECT_EQ(count("http", "NOT_FOUND"), 1);
+  EXPECT_EQ(count("grpc", "OK"), 1);
+}
+
+TEST_F(HttpApiTest, KServeV2MetadataAndReadiness) {
+  Start();
+  HttpAnswer server = Get("/v2");
+  ASSERT_EQ(server.status, 200);
+  EXPECT_EQ(json::parse(server.body)["name"], "gcnserve");
+  for (const char* path : {"/v2/models/model3", "/v2/models/model3/versions/1"}) {
+    HttpAnswer answer = Get(path);
+    ASSERT_EQ(answer.status, 200) << path << ": " << answer.body;
+    json meta = json::parse(answer.body);
+    EXPECT_EQ(meta["name"], "model3");
+    EXPECT_EQ(meta["versions"], json::array({"1"}));
+    EXPECT_EQ(meta["inputs"][0]["datatype"], "BYTES");
+    ASSERT_EQ(meta["outputs"].size(), 4u);
+    EXPECT_EQ(meta["outputs"][0]["name"], "probabilities");
+    EXPECT_EQ(meta["outputs"][0]["shape"], json::array({1, 10}));
+    EXPECT_EQ(meta["outputs"][1]["shape"], json::array({1, 8, 2}));
+    EXPECT_EQ(meta["outputs"][2]["shape"], json::array({1, 8}));
+    EXPECT_EQ(meta["outputs"][3]["shape"], json::array({1, 8, 8}));
+  }
+  EXPECT_EQ(Get("/v2/models/model3/versions/1/ready").status, 200);
+  HttpAnswer unknown = Get("/v2/models/nope");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_THAT(json::parse(unknown.body).value("error", ""), HasSubstr("nope"));
+  EXPECT_EQ(Get("/v2/models/model3/versions/9/ready").status, 404);
+  EXPECT_EQ(Get("/v2/models/model3/versions/x").status, 400);
+}
+
+TEST_F(HttpApiTest, KServeV2InferEqualsTheGrpcAnswer) {
+  Start();
+  std::string image = RunningServer::Read(RunningServer::Samples().front());
+  json body = {{"id", "kserve-1"},
+               {"inputs", json::array({{{"name", "image"},
+                                        {"shape", {1}},
+                                        {"datatype", "BYTES"},
+                                        {"data", {absl::Base64Escape(image)}}}})}};
+  HttpAnswer answer = Post("/v2/models/model3/versions/1/infer", body.dump(),
+                           {"Content-Type: application/json"});
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  json out = json::parse(answer.body);
+  EXPECT_EQ(out["model_name"], "model3");
+  EXPECT_EQ(out["model_version"], "1");
+  EXPECT_EQ(out["id"], "kserve-1");
+  std::map<std::string, json> outputs;
+  for (const json& o : out["outputs"]) outputs[o["name"]] = o;
+  ASSERT_EQ(outputs.size(), 4u);
+
+  v1::ClassifyRequest request;
+  request.set_image(image);
+  request.set_top_k(10);
+  request.set_graph(v1::GRAPH_DETAIL_FULL);
+  v1::ClassifyResponse grpc = Grpc(request);
+  EXPECT_EQ(out["parameters"]["model_digest"], grpc.model_digest());
+  const json& probabilities = outputs["probabilities"];
+  EXPECT_EQ(probabilities["datatype"], "FP32");
+  EXPECT_EQ(probabilities["shape"], json::array({1, 10}));
+  for (const v1::ClassScore& score : grpc.classes()) {
+    EXPECT_NEAR(probabilities["data"][score.index()].get<double>(),
+                score.probability(), 1e-5);
+  }
+  const int k = grpc.points_size();
+  ASSERT_EQ(k, 8);
+  EXPECT_EQ(outputs["points"]["shape"], json::array({1, k, 2}));
+  EXPECT_EQ(outputs["point_scores"]["shape"], json::array({1, k}));
+  EXPECT_EQ(outputs["adjacency"]["shape"], json::array({1, k, k}));
+  for (int i = 0; i < k; ++i) {
+    EXPECT_NEAR(outputs["points"]["data"][2 * i].get<double>(), grpc.points(i).x(), 1e-4);
+    EXPECT_NEAR(outputs["points"]["data"][2 * i + 1].get<double>(), grpc.points(i).y(), 1e-4);
+    EXPECT_NEAR(outputs["point_scores"]["data"][i].get<double>(), grpc.points(i).score(), 1e-5);
+  }
+  ASSERT_EQ(outputs["adjacency"]["data"].size(), static_cast<size_t>(k * k));
+  for (int i = 0; i < k * k; ++i) {
+    EXPECT_NEAR(outputs["adjacency"]["data"][i].get<double>(),
+                grpc.adjacency().weights(i), 1e-5);
+  }
+
+  // Asking for some outputs returns those only.
+  body["outputs"] = json::array({{{"name", "point_scores"}}});
+  answer = Post("/v2/models/model3/infer", body.dump());
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  out = json::parse(answer.body);
+  ASSERT_EQ(out["outputs"].size(), 1u);
+  EXPECT_EQ(out["outputs"][0]["name"], "point_scores");
+}
+
+TEST_F(HttpApiTest, KServeV2InferErrors) {
+  Start();
+  auto infer = [&](const json& input) {
+    json body = {{"inputs", json::array({input})}};
+    return Post("/v2/models/model3/infer", body.dump());
+  };
+  auto error_of = [](const HttpAnswer& a) {
+    return json::parse(a.body, nullptr, false).value("error", "");
+  };
+  HttpAnswer fp32 = infer({{"name", "image"}, {"shape", {1}}, {"datatype", "FP32"},
+                           {"data", {1.0}}});
+  EXPECT_EQ(fp32.status, 400);
+  EXPECT_THAT(error_of(fp32), HasSubstr("BYTES"));
+  HttpAnswer not_base64 = infer({{"name", "image"}, {"shape", {1}},
+                                 {"datatype", "BYTES"}, {"data", {"%%%"}}});
+  EXPECT_EQ(not_base64.status, 400);
+  EXPECT_THAT(error_of(not_base64), HasSubstr("base64"));
+  HttpAnswer two = infer({{"name", "image"}, {"shape", {2}}, {"datatype", "BYTES"},
+                          {"data", {"AAAA", "AAAA"}}});
+  EXPECT_EQ(two.status, 400);
+  HttpAnswer garbage = infer({{"name", "image"}, {"shape", {1}}, {"datatype", "BYTES"},
+                              {"data", {absl::Base64Escape("not an image")}}});
+  EXPECT_EQ(garbage.status, 400);
+  EXPECT_EQ(Post("/v2/models/model3/infer", "{").status, 400);
+  EXPECT_EQ(Post("/v2/models/nope/infer", "{}").status, 404);
+  EXPECT_EQ(Get("/v2/models/model3/infer").status, 405);
+}
+
+TEST_F(HttpApiTest, ServesTheViewerBuiltIntoTheBinary) {
+  Start();
+  HttpAnswer page = Get("/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_THAT(page.content_type, HasSubstr("text/html"));
+  EXPECT_THAT(page.body, HasSubstr("<script src=\"viewer.js\">"));
+  HttpAnswer script = Get("/viewer.js");
+  ASSERT_EQ(script.status, 200);
+  EXPECT_THAT(script.content_type, HasSubstr("javascript"));
+  EXPECT_THAT(script.body, HasSubstr("/v1/classify"));
+  EXPECT_THAT(Get("/viewer.css").content_type, HasSubstr("text/css"));
+  // Nothing is fetched from elsewhere.
+  for (const HttpAnswer& file : {page, script, Get("/viewer.css")}) {
+    EXPECT_THAT(file.body, ::testing::Not(HasSubstr("https://")));
+  }
+}
+
+TEST(HttpApiTlsTest, ServesHttpsWithTheGrpcCertificate) {
+  const std::string testdata = GCNSERVE_CLIENT_TESTDATA;
+  auto running = RunningServer::Start([&](ServerOptions& server, ClientOptions& client) {
+    server.http_address = "127.0.0.1:0";
+    server.tls_cert = testdata + "/server.pem";
+    server.tls_key = testdata + "/server.key";
+    client.tls.ca_file = testdata + "/server.pem";
+    client.tls.server_name = "localhost";
+  });
+  ASSERT_NE(running, nullptr);
+  const std::string port = std::to_string(running->server().http_port());
+  HttpAnswer https = Fetch("POST", "https://localhost:" + port + "/v1/classify",
+                           Png(100), {}, testdata + "/server.pem");
+  EXPECT_EQ(https.status, 200) << https.body;
+  EXPECT_THAT(https.body, HasSubstr("\"classes\""));
+  // Plain HTTP gets no answer; an untrusted certificate is refused.
+  EXPECT_NE(Fetch("GET", "http://127.0.0.1:" + port + "/healthz").status, 200);
+  EXPECT_EQ(Fetch("GET", "https://localhost:" + port + "/healthz", "", {},
+                  testdata + "/other.pem")
+                .status,
+            0);
+}
+
+}  // namespace
+}  // namespace gcnserve
