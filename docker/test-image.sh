@@ -99,9 +99,11 @@ config() { buildah inspect --type image --format "$1" "$image"; }
 health=$(config '{{range .Docker.Config.Healthcheck.Test}}{{.}}{{"\n"}}{{end}}' | sed -n 2p)
 [[ $health == *gcnctl*health* ]] || fail "no health check through gcnctl: '$health'"
 ports=$(config '{{range $p, $_ := .Docker.Config.ExposedPorts}}{{$p}} {{end}}')
-[[ $ports == *50051/tcp* && $ports == *9464/tcp* ]] || fail "exposed ports: $ports"
+[[ $ports == *50051/tcp* && $ports == *8000/tcp* && $ports == *9464/tcp* ]] ||
+  fail "exposed ports: $ports"
 env=$(config '{{range .Docker.Config.Env}}{{.}}{{"\n"}}{{end}}')
-for var in GCNSERVE_GRPC_ADDRESS GCNSERVE_METRICS_ADDRESS GCNSERVE_MODEL_REPOSITORY; do
+for var in GCNSERVE_GRPC_ADDRESS GCNSERVE_HTTP_ADDRESS GCNSERVE_METRICS_ADDRESS \
+           GCNSERVE_MODEL_REPOSITORY; do
   grep -q "^$var=" <<<"$env" || fail "image does not set $var"
 done
 [[ $(config '{{index .Docker.Config.Entrypoint 0}}') == /usr/local/bin/gcnserve ]] ||
@@ -119,8 +121,11 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 grpc_port=$(free_port)
 metrics_port=$(free_port)
 [[ $grpc_port != "$metrics_port" ]] || metrics_port=$(free_port)
+http_port=$(free_port)
+[[ $http_port != "$grpc_port" && $http_port != "$metrics_port" ]] || http_port=$(free_port)
 in_ctr_env=(--env "GCNSERVE_GRPC_ADDRESS=127.0.0.1:$grpc_port"
-            --env "GCNSERVE_METRICS_ADDRESS=127.0.0.1:$metrics_port")
+            --env "GCNSERVE_METRICS_ADDRESS=127.0.0.1:$metrics_port"
+            --env "GCNSERVE_HTTP_ADDRESS=127.0.0.1:$http_port")
 say "starting the server in the image: gRPC 127.0.0.1:$grpc_port, metrics 127.0.0.1:$metrics_port"
 buildah run --isolation chroot "${in_ctr_env[@]}" "$ctr" -- \
   /usr/local/bin/gcnserve --intra-op-threads 1 --drain-timeout-s 5 >"$work/server.log" 2>&1 &
@@ -158,6 +163,11 @@ ok=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" |
   awk '/^gcnserve_requests_total\{/ && /code="OK"/ {s += $NF} END {print s + 0}')
 ((ok == ${#samples[@]})) || fail "/metrics counts $ok OK requests, not ${#samples[@]}"
 say "classified ${#samples[@]} images through the image; /metrics agrees"
+curl -fsS "http://127.0.0.1:$http_port/readyz" >/dev/null || fail "HTTP /readyz is not 200"
+curl -fsS --data-binary @"${samples[0]}" "http://127.0.0.1:$http_port/v1/classify?graph=none" |
+  grep -q '"classes"' || fail "HTTP POST /v1/classify gave no classes"
+curl -fsS "http://127.0.0.1:$http_port/" | grep -q 'viewer.js' || fail "no viewer at HTTP /"
+say "the HTTP port answers /readyz, /v1/classify and the viewer"
 
 # --- 5. stop ----------------------------------------------------------------
 # `buildah run` kills its child on SIGTERM instead of passing the signal on,

@@ -24,9 +24,11 @@ packages=(
   # and the real-scrape test). buildah and debootstrap, for the image test
   # only, are installed by docker/test-image.sh itself.
   prometheus
-  # headless browser for the viewer's test (tests/viewer, playwright-core)
-  chromium
 )
+# The headless browser of the viewer's test (tests/viewer, playwright-core);
+# INSTALL_DEPS_BROWSER=0 leaves it out (the image's build stage, which runs
+# neither that test nor the deploy ones).
+[[ ${INSTALL_DEPS_BROWSER:-1} == 0 ]] || packages+=(chromium)
 # Node.js and npm validate deploy/ (tests/deploy). Debian's, unless the
 # machine already has a Node.js of its own.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)

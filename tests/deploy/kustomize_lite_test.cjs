@@ -16,7 +16,7 @@ const { createRequire } = require("module");
 const kustomizeLite = require("./kustomize-lite.cjs");
 
 const SKIP = 77;
-const FOLDERS = ["deploy/base", "deploy/overlays/cpu", "deploy/overlays/gpu", "deploy/monitoring"];
+const FOLDERS = ["deploy/base", "deploy/overlays/cpu", "deploy/overlays/gpu", "deploy/monitoring", "deploy/kserve"];
 const repo = path.resolve(__dirname, "..", "..");
 
 const argv = process.argv.slice(2);

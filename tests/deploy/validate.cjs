@@ -13,7 +13,8 @@
 //   pass silently), and checks what the objects must agree
 //   on: probes, drain time, selectors, ports, the GPU overlay, the HPA and the
 //   adapter rule, the PrometheusRule and alerts.yml, the dashboard and the
-//   server's metric names.
+//   server's metric names; and deploy/kserve's InferenceService (its
+//   container against the Container schema, its port and v2 probes).
 // docker: validates docker/compose.yaml against the Compose specification's
 //   schema, checks that what it mounts exists, that Dockerfile and
 //   Dockerfile.cuda agree on their runtime stage, and that every GCNSERVE_*
@@ -232,6 +233,7 @@ function unknownFields(value, type, imports, where, out) {
 
 function validateObject(obj, source) {
   const name = `${source}: ${obj.kind}/${obj.metadata && obj.metadata.name}`;
+  if (obj.kind === "InferenceService") return validateInferenceService(obj, name);
   const model = modelClass(obj);
   if (!check(model && model.cls, `${name}: no schema for ${obj.apiVersion} ${obj.kind}`)) return;
   try {
@@ -245,6 +247,62 @@ function validateObject(obj, source) {
   const unknown = [];
   unknownFields(obj, decl.type, decl.imports, obj.kind, unknown);
   check(unknown.length === 0, `${name}: fields the schema does not know: ${unknown.join(", ")}`);
+}
+
+// KServe's CRD has no schema package here: its containers are checked
+// against the Kubernetes Container schema, the rest field by field.
+function validateInferenceService(obj, name) {
+  check(obj.apiVersion === "serving.kserve.io/v1beta1", `${name}: apiVersion must be serving.kserve.io/v1beta1`);
+  const known = { "": ["apiVersion", "kind", "metadata", "spec"], spec: ["predictor"],
+    predictor: ["containers", "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "timeout"] };
+  const unknown = [
+    ...Object.keys(obj).filter((k) => !known[""].includes(k)),
+    ...Object.keys(obj.spec || {}).filter((k) => !known.spec.includes(k)).map((k) => `spec.${k}`),
+    ...Object.keys((obj.spec || {}).predictor || {}).filter((k) => !known.predictor.includes(k)).map((k) => `spec.predictor.${k}`),
+  ];
+  check(unknown.length === 0, `${name}: fields KServe's predictor does not know: ${unknown.join(", ")}`);
+  const containers = ((obj.spec || {}).predictor || {}).containers || [];
+  check(containers.length === 1, `${name}: one predictor container`);
+  const id = "kubernetes-models/v1/Container";
+  const { Container } = toolsRequire(id);
+  const decl = declaration(toolsRequire.resolve(id).replace(/\.js$/, ".d.ts"));
+  for (const container of containers) {
+    try {
+      new Container(container).validate();
+      check(true);
+    } catch (e) {
+      check(false, `${name}: container ${container.name}: ${e.message}`);
+    }
+    const unknownInContainer = [];
+    unknownFields(container, decl.type, decl.imports, "Container", unknownInContainer);
+    check(unknownInContainer.length === 0,
+      `${name}: fields the Container schema does not know: ${unknownInContainer.join(", ")}`);
+  }
+}
+
+// The InferenceService serves the server's HTTP port, probed on v2 health.
+function checkKServe(objects, variables) {
+  const where = "deploy/kserve";
+  const isvc = find(objects, "InferenceService", "gcnserve");
+  if (!check(isvc, `${where}: no InferenceService gcnserve`)) return;
+  const container = ((isvc.spec.predictor || {}).containers || [])[0];
+  if (!check(container, `${where}: no predictor container`)) return;
+  check(container.name === "kserve-container", `${where}: KServe expects the container name kserve-container`);
+  const env = Object.fromEntries((container.env || []).map((e) => [e.name, e.value]));
+  for (const name of Object.keys(env).filter((n) => n.startsWith("GCNSERVE_"))) {
+    check(variables.has(name), `${where}: ${name} is not a variable the server reads (gcnserve --help)`);
+  }
+  const ports = container.ports || [];
+  check(ports.length === 1, `${where}: Knative routes to exactly one container port`);
+  check(ports[0] && env.GCNSERVE_HTTP_ADDRESS && env.GCNSERVE_HTTP_ADDRESS.endsWith(`:${ports[0].containerPort}`),
+    `${where}: GCNSERVE_HTTP_ADDRESS must listen on the container port`);
+  const get = (probe) => container[probe] && container[probe].httpGet && container[probe].httpGet.path;
+  check(get("readinessProbe") === "/v2/health/ready", `${where}: readiness must probe /v2/health/ready`);
+  check(get("livenessProbe") === "/v2/health/live", `${where}: liveness must probe /v2/health/live`);
+  for (const probe of ["readinessProbe", "livenessProbe"]) {
+    const port = container[probe] && container[probe].httpGet && container[probe].httpGet.port;
+    check(ports[0] && port === ports[0].containerPort, `${where}: ${probe} must use the serving port`);
+  }
 }
 
 // --- manifests ---------------------------------------------------------------
@@ -299,7 +357,8 @@ function checkServer(objects, overlay, variables) {
   const container = pod.spec.containers.find((c) => c.name === "gcnserve");
   if (!check(container, `${where}: no container gcnserve`)) return;
   const port = (name) => (container.ports || []).find((p) => p.name === name);
-  check(port("grpc") && port("metrics"), `${where}: the container must name its grpc and metrics ports`);
+  check(port("grpc") && port("metrics") && port("http"),
+    `${where}: the container must name its grpc, metrics and http ports`);
 
   for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
     const p = container[probe];
@@ -326,6 +385,8 @@ function checkServer(objects, overlay, variables) {
     `${where}: GCNSERVE_GRPC_ADDRESS must listen on the grpc port`);
   check(env.GCNSERVE_METRICS_ADDRESS && env.GCNSERVE_METRICS_ADDRESS.endsWith(`:${port("metrics").containerPort}`),
     `${where}: GCNSERVE_METRICS_ADDRESS must listen on the metrics port`);
+  check(env.GCNSERVE_HTTP_ADDRESS && port("http") && env.GCNSERVE_HTTP_ADDRESS.endsWith(`:${port("http").containerPort}`),
+    `${where}: GCNSERVE_HTTP_ADDRESS must listen on the http port`);
 
   // The kubelet must not kill a pod that is still draining.
   const preStop = container.lifecycle && container.lifecycle.preStop;
@@ -355,6 +416,12 @@ function checkServer(objects, overlay, variables) {
     check(selects(metricsService.spec.selector, podLabels), `${where}: the metrics Service misses the pods`);
     check(metricsService.spec.ports.some((p) => p.name === "metrics" && p.targetPort === "metrics"),
       `${where}: the metrics Service needs a port named metrics`);
+  }
+  const httpService = find(objects, "Service", "gcnserve-http");
+  if (check(httpService, `${where}: no Service gcnserve-http`)) {
+    check(selects(httpService.spec.selector, podLabels), `${where}: the HTTP Service misses the pods`);
+    check(httpService.spec.ports.some((p) => p.name === "http" && p.targetPort === "http"),
+      `${where}: the HTTP Service needs a port named http`);
   }
   const pdb = find(objects, "PodDisruptionBudget", "gcnserve");
   check(pdb && selects(pdb.spec.selector.matchLabels, podLabels), `${where}: a PodDisruptionBudget on the pods`);
@@ -443,7 +510,7 @@ function manifests() {
   check(metrics.has("gcnserve_requests_total") && metrics.has("gcnserve_batch_size_count"),
     "could not read the metric names from server/metrics.cc");
   const rendered = {};
-  for (const dir of ["deploy/base", "deploy/overlays/cpu", "deploy/overlays/gpu", "deploy/monitoring"]) {
+  for (const dir of ["deploy/base", "deploy/overlays/cpu", "deploy/overlays/gpu", "deploy/monitoring", "deploy/kserve"]) {
     rendered[dir] = renderAll(dir);
     for (const obj of rendered[dir]) validateObject(obj, dir);
     console.log(`${dir}: ${rendered[dir].length} objects (${rendered[dir].map((o) => o.kind).join(", ")}), rendered by ${renderer}`);
@@ -451,6 +518,7 @@ function manifests() {
   const cpu = checkServer(rendered["deploy/overlays/cpu"], "cpu", variables);
   checkServer(rendered["deploy/overlays/gpu"], "gpu", variables);
   if (cpu) checkMonitoring(rendered["deploy/monitoring"], cpu, metrics);
+  checkKServe(rendered["deploy/kserve"], variables);
 }
 
 // --- docker ------------------------------------------------------------------
@@ -538,6 +606,14 @@ function docker() {
     check(cudaEnv[name] === value, `Dockerfile.cuda: ${name} is ${cudaEnv[name]}, not ${value} as in Dockerfile`);
   }
   check(cpuEnv.GCNSERVE_DEVICE === "cpu" && cudaEnv.GCNSERVE_DEVICE === "cuda", "GCNSERVE_DEVICE: cpu and cuda");
+  // Every port the image listens on is exposed, and published by compose.
+  const exposed = (cpu.find((l) => l.startsWith("EXPOSE ")) || "").split(" ").slice(1);
+  for (const name of ["GCNSERVE_GRPC_ADDRESS", "GCNSERVE_HTTP_ADDRESS", "GCNSERVE_METRICS_ADDRESS"]) {
+    const port = (cpuEnv[name] || "").split(":").pop();
+    check(port && exposed.includes(port), `docker/Dockerfile: ${name} listens on ${port}, which EXPOSE (${exposed}) leaves out`);
+    check(compose.services.gcnserve.ports.some((p) => String(p).endsWith(`:${port}`)),
+      `docker/compose.yaml: gcnserve does not publish port ${port} (${name})`);
+  }
   for (const [file, env] of [["docker/Dockerfile", cpuEnv], ["docker/Dockerfile.cuda", cudaEnv]]) {
     for (const name of Object.keys(env).filter((n) => n.startsWith("GCNSERVE_"))) {
       check(variables.has(name), `${file}: ${name} is not a variable the server reads`);
