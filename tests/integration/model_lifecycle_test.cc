@@ -105,6 +105,7 @@ class ModelLifecycleTest : public ::testing::Test {
   void Start(ServerOptions options = {}) {
     options.grpc_address = "127.0.0.1:0";
     options.metrics_address = "";
+    options.http_address = "";
     options.model_repository = repository_.string();
     options.intra_op_threads = 1;
     options.drain_timeout_s = 10;
