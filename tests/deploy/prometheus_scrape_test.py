@@ -190,7 +190,12 @@ def run(args: argparse.Namespace) -> None:
         ratio = ('avg_over_time(gcnserve_queue_depth{job="gcnserve", model="model3"}[5m])'
                  ' / gcnserve_queue_capacity{job="gcnserve", model="model3"}')
         expect_equal("series in the saturation alert's ratio", prometheus.value(f"count({ratio})"), 1)
-        expect_equal("queue in use, the saturation alert's ratio", prometheus.value(ratio), 0)
+        # A scrape may catch a request waiting its 2 ms for a batch: the
+        # ratio is small, not always 0, and far below the alert's 0.8.
+        in_use = prometheus.value(ratio)
+        if not 0 <= in_use < 0.05:
+            raise AssertionError(f"queue in use, the saturation alert's ratio: {in_use}, want about 0")
+        print(f"  ok: queue in use, the saturation alert's ratio = {in_use:g} (about 0)")
         firing = [a for a in prometheus.api("alerts")["alerts"] if a["state"] == "firing"]
         if firing:
             raise AssertionError(f"alerts firing: {firing}")
