@@ -385,7 +385,7 @@ int Models(gcnserve::ClassifierClient& client, const Args& args) {
   std::cout << std::left << std::setw(16) << "MODEL" << std::setw(9)
             << "VERSION" << std::setw(8) << "STATE" << std::setw(8) << "ARCH"
             << std::setw(12) << "INPUT" << std::setw(8) << "POINTS"
-            << "CLASSES\n";
+            << std::setw(9) << "CLASSES" << "DIGEST\n";
   for (const auto& m : response.models()) {
     std::string input = std::to_string(m.input_width()) + "x" +
                         std::to_string(m.input_height()) + "x" +
@@ -396,7 +396,8 @@ int Models(gcnserve::ClassifierClient& client, const Args& args) {
               << gcnserve::v1::ModelState_Name(m.state()).substr(sizeof("MODEL_STATE_") - 1)
               << std::setw(8)
               << m.architecture() << std::setw(12) << input << std::setw(8)
-              << m.num_points() << m.labels_size() << "\n";
+              << m.num_points() << std::setw(9) << m.labels_size()
+              << m.digest() << "\n";
   }
   std::cout << "(* the default model)\n";
   return 0;

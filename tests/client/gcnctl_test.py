@@ -6,6 +6,7 @@ usage: gcnctl_test.py --server GCNSERVE --client GCNCTL --data DATA_DIR
 """
 import argparse
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -65,6 +66,16 @@ def main() -> int:
                           f"overlay is {picture.shape[1]}x{picture.shape[0]}")
             check(sorted(p.name for p in out.iterdir()) ==
                   sorted(s.stem + ".png" for s in samples[:3]), "overlays named after inputs")
+
+            # The export's digest: the first 12 hex digits of model.pt's
+            # SHA-256, in every answer and in `models`.
+            model_file = args.data / "repository" / "model3" / "1" / "model.pt"
+            digest = hashlib.sha256(model_file.read_bytes()).hexdigest()[:12]
+            check(all(line.get("response", {}).get("model_digest") == digest for line in lines),
+                  f"classify answers carry the digest {digest}")
+            run = gcnctl("models")
+            check(run.returncode == 0 and "DIGEST" in run.stdout and digest in run.stdout,
+                  f"models shows the digest {digest}:\n{run.stdout}")
 
             # bench, JSON: every level answered, no errors.
             run = gcnctl("bench", args.data / "samples", "--concurrency", "1,2",

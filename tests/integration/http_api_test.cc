@@ -21,6 +21,7 @@
 
 #include "absl/strings/escaping.h"
 #include "server/file_digest.h"
+#include "server/http_api.h"
 #include "tests/support/running_server.h"
 
 namespace gcnserve {
@@ -140,6 +141,21 @@ class HttpApiTest : public ::testing::Test {
   std::unique_ptr<RunningServer> running_;
   std::string base_;
 };
+
+TEST(HttpStatusForTest, IsGrpcGatewaysMapping) {
+  using absl::StatusCode;
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kOk), 200);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kFailedPrecondition), 400);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kCancelled), 499);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kDeadlineExceeded), 504);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kInternal), 500);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kDataLoss), 500);
+  EXPECT_EQ(HttpApi::HttpStatusFor(StatusCode::kUnimplemented), 501);
+}
 
 TEST_F(HttpApiTest, ClassifyWithImageBytesEqualsTheGrpcAnswer) {
   Start();

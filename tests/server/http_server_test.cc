@@ -1,0 +1,153 @@
+// HttpServer, the HTTP port's transport, with a handler made in the test:
+// what reaches the handler, the body limit, one thread per connection.
+#include "server/http_server.h"
+
+#include <curl/curl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace gcnserve {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Answer {
+  long status = 0;
+  std::string body;
+};
+
+size_t Append(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+Answer Post(int port, const std::string& path, const std::string& body,
+            const std::vector<std::string>& headers = {}) {
+  Answer answer;
+  CURL* curl = curl_easy_init();
+  curl_slist* list = nullptr;
+  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                   static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Append);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+  if (curl_easy_perform(curl) == CURLE_OK) {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
+  }
+  curl_slist_free_all(list);
+  curl_easy_cleanup(curl);
+  return answer;
+}
+
+std::unique_ptr<HttpServer> Start(HttpServer::Handler handler,
+                                  int max_body_bytes = 1 << 20) {
+  HttpServer::Options options;
+  options.address = "127.0.0.1:0";
+  options.max_body_bytes = max_body_bytes;
+  auto server = HttpServer::Start(options, std::move(handler));
+  EXPECT_TRUE(server.ok()) << server.status();
+  return server.ok() ? *std::move(server) : nullptr;
+}
+
+TEST(HttpServerTest, HandsTheRequestWholeToTheHandler) {
+  std::mutex mu;
+  HttpRequest seen;
+  auto server = Start([&](const HttpRequest& request) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen = request;
+    return HttpResponse{201, "text/plain", "made"};
+  });
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(server->port(), 0);
+  std::string body(300'000, 'b');  // arrives in many pieces
+  body[0] = 'a';
+  Answer answer = Post(server->port(), "/v1/things?x=1&name=a%20b", body,
+                       {"Content-Type: image/png", "Grpc-Timeout: 5S"});
+  EXPECT_EQ(answer.status, 201);
+  EXPECT_EQ(answer.body, "made");
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(seen.method, "POST");
+  EXPECT_EQ(seen.path, "/v1/things");
+  EXPECT_EQ(seen.query, (std::map<std::string, std::string>{{"x", "1"}, {"name", "a b"}}));
+  EXPECT_EQ(seen.content_type, "image/png");
+  EXPECT_EQ(seen.grpc_timeout, "5S");
+  EXPECT_EQ(seen.body, body);
+}
+
+TEST(HttpServerTest, BodyOverTheLimitIs413AndNeverReachesTheHandler) {
+  int calls = 0;
+  std::mutex mu;
+  auto server = Start(
+      [&](const HttpRequest&) {
+        std::lock_guard<std::mutex> lock(mu);
+        ++calls;
+        return HttpResponse{200, "text/plain", "ok"};
+      },
+      /*max_body_bytes=*/1024);
+  ASSERT_NE(server, nullptr);
+  for (const auto& headers : std::vector<std::vector<std::string>>{
+           {}, {"Transfer-Encoding: chunked"}}) {
+    Answer answer = Post(server->port(), "/", std::string(4096, 'x'), headers);
+    EXPECT_EQ(answer.status, 413);
+    EXPECT_THAT(answer.body, HasSubstr("\"code\":8"));
+    EXPECT_THAT(answer.body, HasSubstr("1024 bytes"));
+  }
+  EXPECT_EQ(Post(server->port(), "/", std::string(1024, 'x')).status, 200);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(HttpServerTest, EachConnectionHasItsOwnThread) {
+  // Both handlers wait until both have started: with one thread for all
+  // connections the second would never start and both would give up.
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0;
+  auto server = Start([&](const HttpRequest&) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++started;
+    cv.notify_all();
+    bool both = cv.wait_for(lock, std::chrono::seconds(30), [&] { return started >= 2; });
+    return HttpResponse{both ? 200 : 500, "text/plain", ""};
+  });
+  ASSERT_NE(server, nullptr);
+  Answer first;
+  std::thread other([&] { first = Post(server->port(), "/", "1"); });
+  Answer second = Post(server->port(), "/", "2");
+  other.join();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(second.status, 200);
+}
+
+TEST(HttpServerTest, AddressesThatCannotServeAreErrorsNamingTheFlag) {
+  HttpServer::Options options;
+  options.address = "no-such-host.invalid:80";
+  auto bad = HttpServer::Start(options, nullptr);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("--http-address"));
+  auto first = Start([](const HttpRequest&) { return HttpResponse{}; });
+  ASSERT_NE(first, nullptr);
+  options.address = "127.0.0.1:" + std::to_string(first->port());
+  auto taken = HttpServer::Start(options, nullptr);
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(HttpServerTest, ErrorBodyIsCodeAndMessage) {
+  EXPECT_EQ(HttpServer::ErrorBody(3, "bad \"x\""),
+            R"({"code":3,"message":"bad \"x\""})");
+}
+
+}  // namespace
+}  // namespace gcnserve
