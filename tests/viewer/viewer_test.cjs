@@ -135,6 +135,39 @@ async function main() {
       `hovering cell (1, ${k - 1}) lights its two points (${lit})`);
     await page.mouse.move(0, 0);
 
+    // Any image size: a wide image the browser draws itself, 360 x 120.
+    const wideUrl = await page.evaluate(() => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 360;
+      canvas.height = 120;
+      const g = canvas.getContext('2d');
+      g.fillStyle = '#000';
+      g.fillRect(0, 0, 360, 120);
+      g.fillStyle = '#ddd';
+      g.fillRect(140, 10, 80, 100);
+      return canvas.toDataURL('image/png');
+    });
+    const wide = Buffer.from(wideUrl.split(',')[1], 'base64');
+    const wideAnswer = await (await fetch(`${base}/v1/classify?top_k=5&graph=full`, {
+      method: 'POST', headers: { 'Content-Type': 'image/png' }, body: wide,
+    })).json();
+    await page.setInputFiles('#file', { name: 'wide.png', mimeType: 'image/png', buffer: wide });
+    await page.waitForFunction(() => document.body.dataset.state === 'ready' &&
+      document.querySelector('#overlay').getAttribute('viewBox') === '0 0 360 120', null, { timeout: 60000 });
+    const widePoints = await page.$$eval('#overlay circle.point', (cs) =>
+      cs.map((c) => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))]));
+    check(widePoints.length === wideAnswer.points.length &&
+          widePoints.every(([x, y], i) => Math.abs(x - (wideAnswer.points[i].x || 0)) < 1e-3 &&
+                                          Math.abs(y - (wideAnswer.points[i].y || 0)) < 1e-3),
+      `a 360x120 image: ${widePoints.length} points at the API's pixels`);
+    const box = await page.$eval('#overlay', (s) => s.getBoundingClientRect().toJSON());
+    check(Math.abs(box.width / box.height - 3) < 0.05, `drawn at the image's aspect (${box.width}x${box.height})`);
+    // Back to the sample for the screenshot.
+    await page.setInputFiles('#file', args.image);
+    await page.waitForFunction((w) => document.body.dataset.state === 'ready' &&
+      document.querySelector('#overlay').getAttribute('viewBox') === w, `0 0 ${expected.imageWidth} ${expected.imageHeight}`,
+      { timeout: 60000 });
+
     check(elsewhere.length === 0, `nothing fetched from elsewhere ${elsewhere.join(' ')}`);
     check(errors.length === 0, `no script errors ${errors.join('; ')}`);
     if (args.screenshot) {
