@@ -138,7 +138,9 @@ const std::vector<Flag>& Flags() {
       Integer("max-image-pixels",
               "images with more pixels are refused before they are decoded",
               &ServerOptions::max_image_pixels, int64_t{1}, int64_t{1} << 32),
-      Integer("max-message-bytes", "largest gRPC message accepted, in bytes",
+      Integer("max-message-bytes",
+              "largest gRPC message, or HTTP request body (else 413), "
+              "accepted, in bytes",
               &ServerOptions::max_message_bytes, 1024, 1 << 30),
       Seconds("drain-grace-s",
               "on SIGTERM or SIGINT, seconds during which health says "
