@@ -2,8 +2,9 @@
 // playwright-core. Starts gcnserve on loopback (ephemeral ports), chooses a
 // sample image in the page, and checks that the page draws exactly the
 // points the API returns, in the image's own pixels, with edges, the
-// adjacency heat map, hover linking and the top class, fetching nothing
-// from anywhere but the server. With --screenshot, saves the page.
+// adjacency heat map, hover linking and the top class, for any image size
+// and for dropped and pasted images too, fetching nothing from anywhere but
+// the server. With --screenshot, saves the page.
 //
 // usage: node viewer_test.cjs --server GCNSERVE --repository DIR
 //          --image FILE --tools NODE_DIR [--screenshot OUT.png]
@@ -162,11 +163,29 @@ async function main() {
       `a 360x120 image: ${widePoints.length} points at the API's pixels`);
     const box = await page.$eval('#overlay', (s) => s.getBoundingClientRect().toJSON());
     check(Math.abs(box.width / box.height - 3) < 0.05, `drawn at the image's aspect (${box.width}x${box.height})`);
+    // Dropped and pasted images are classified too: the sample again, as a
+    // file in a DataTransfer, then the wide one.
+    const sampleBase64 = image.toString('base64');
+    const give = (how, b64) => page.evaluate(([kind, data]) => {
+      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'given.png', { type: 'image/png' }));
+      const event = kind === 'drop'
+        ? new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true })
+        : new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true });
+      document.dispatchEvent(event);
+    }, [how, b64]);
+    const shows = (box) => page.waitForFunction((w) => document.body.dataset.state === 'ready' &&
+      document.querySelector('#overlay').getAttribute('viewBox') === w, box, { timeout: 60000 })
+      .then(() => true, () => false);
+    const sampleBox = `0 0 ${expected.imageWidth} ${expected.imageHeight}`;
+    await give('drop', sampleBase64);
+    check(await shows(sampleBox), 'a dropped image is classified and drawn');
+    await give('paste', wide.toString('base64'));
+    check(await shows('0 0 360 120'), 'a pasted image is classified and drawn');
     // Back to the sample for the screenshot.
-    await page.setInputFiles('#file', args.image);
-    await page.waitForFunction((w) => document.body.dataset.state === 'ready' &&
-      document.querySelector('#overlay').getAttribute('viewBox') === w, `0 0 ${expected.imageWidth} ${expected.imageHeight}`,
-      { timeout: 60000 });
+    await give('drop', sampleBase64);
+    check(await shows(sampleBox), 'the sample is drawn again');
 
     check(elsewhere.length === 0, `nothing fetched from elsewhere ${elsewhere.join(' ')}`);
     check(errors.length === 0, `no script errors ${errors.join('; ')}`);
