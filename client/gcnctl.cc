@@ -398,6 +398,14 @@ int Models(gcnserve::ClassifierClient& client, const Args& args) {
               << m.architecture() << std::setw(12) << input << std::setw(8)
               << m.num_points() << std::setw(9) << m.labels_size()
               << m.digest() << "\n";
+    if (m.state() == gcnserve::v1::MODEL_STATE_FAILED) {
+      std::cout << "  failed: " << m.state_reason() << "; "
+                << (m.serving_version() > 0
+                        ? "version " + std::to_string(m.serving_version()) +
+                              " serves instead"
+                        : std::string("no version serves instead"))
+                << "\n";
+    }
   }
   std::cout << "(* the default model)\n";
   return 0;

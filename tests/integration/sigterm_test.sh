@@ -51,16 +51,22 @@ unary=$!
 "$client" --target "$target" "${bench[@]}" --concurrency 2 --streaming >"$work/streams.json" 2>&1 &
 streams=$!
 sleep 1
-# A new version while the streams are open: the old one must not hold them.
-mkdir "$work/repository/model3/.2"
+# A new version while the streams are open (the old one must not hold
+# them), and a newer corrupt one, which version 2 serves in place of.
+mkdir "$work/repository/model3/.2" "$work/repository/model3/.3"
 cp "$work/repository/model3/1/model.pt" "$work/repository/model3/.2/"
+echo "not a TorchScript file" >"$work/repository/model3/.3/model.pt"
 mv "$work/repository/model3/.2" "$work/repository/model3/2"
+mv "$work/repository/model3/.3" "$work/repository/model3/3"
 kill -HUP "$pid"
 for _ in $(seq 300); do
   grep -q "model3 version 2 ready" "$log" && break
   sleep 0.1
 done
 grep -q "model3 version 2 ready" "$log" || fail "SIGHUP did not load version 2"
+models=$("$client" --target "$target" models)
+grep -q "failed: .*; version 2 serves instead" <<<"$models" ||
+  fail "gcnctl models does not show version 3 FAILED with version 2 in its place: $models"
 
 kill -TERM "$pid"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -87,5 +93,5 @@ for run in unary streams; do
   grep -q '"ok"' "$work/$run.json" || fail "$run bench reported nothing: $(cat "$work/$run.json")"
   grep -q CANCELLED "$work/$run.json" && fail "$run clients saw CANCELLED: $(cat "$work/$run.json")"
 done
-echo "PASS: SERVING, classified, reloaded under load, NOT_SERVING in the grace window," \
+echo "PASS: SERVING, classified, reloaded under load (v3 FAILED, v2 in its place), NOT_SERVING in the grace window," \
   "exited 0 ${took} ms after SIGTERM with streams open, no client CANCELLED"
