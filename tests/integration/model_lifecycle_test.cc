@@ -557,7 +557,7 @@ TEST_F(ModelLifecycleTest, NoCallerIsCancelledByAShutdownUnderLoad) {
   AddVersion("m", 1);
   Start();
   // Clients that retry at once, in and past the shutdown.
-  Load load(client_.get(), 16);
+  Load load(client_.get(), 32);
   ASSERT_TRUE(WaitFor([&] { return load.count(grpc::StatusCode::OK) > 50; }));
   server_->Shutdown();
   int at_stop = load.total();
