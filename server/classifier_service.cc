@@ -192,7 +192,10 @@ bool ClassifierService::WaitIdle(std::chrono::milliseconds timeout) {
 // at a time as they come, each tagged with its request_id. A failed item is
 // answered with `error` set and the stream goes on. The call finishes once
 // the client has closed its side and every item is answered; if the client
-// cancels, its queued items are dropped.
+// cancels, its queued items are dropped; when the server drains, it finishes
+// UNAVAILABLE once the items in flight are answered. Each item's call holds
+// its model version while in flight; the stream itself holds none
+// (docs/design.md, "Lifecycle").
 class ClassifierService::Stream
     : public grpc::ServerBidiReactor<v1::ClassifyRequest, v1::ClassifyResponse> {
  public:

@@ -32,7 +32,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // blocks: it finds the model, checks the request, hands decoding to the
 // preprocess pool and returns; the pool queues the image with the model's
 // batcher, and the batch thread answers. Unary calls and stream items take
-// the same path. Thread-safe.
+// the same path (docs/design.md, "The way a request travels"); a call holds
+// its model version from Find until it is answered, and nothing else here
+// holds one. Thread-safe.
 class ClassifierService final : public v1::Classifier::CallbackService {
  public:
   // Items of one stream that may be queued or running at once; the stream

@@ -18,7 +18,9 @@ namespace gcnserve {
 
 // One model version taking requests: its metadata, its preprocessor, its
 // instances (one runner and one batch thread each) and the batcher that feeds
-// them from one queue. Thread-safe.
+// them from one queue. Thread-safe. ModelManager hands it out as a
+// shared_ptr made by ModelUnloader, which stops and frees it once the last
+// request holding it is answered (docs/design.md, "Lifecycle").
 class ServedModel {
  public:
   struct Options {
