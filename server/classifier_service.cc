@@ -416,6 +416,11 @@ bool ClassifierService::Hold(std::function<void()> answer) {
   return true;
 }
 
+int ClassifierService::held() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(held_.size());
+}
+
 void ClassifierService::ReleaseHeld() {
   std::vector<std::function<void()>> held;
   {

@@ -81,6 +81,8 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // hear UNAVAILABLE after GOAWAY, never CANCELLED. See docs/design.md.
   void HoldNewCalls();
   void ReleaseHeld();
+  // Calls held now.
+  int held();
   // Waits until no accepted request is unanswered and no stream is open, or
   // `timeout` passes; true when idle.
   bool WaitIdle(std::chrono::milliseconds timeout);

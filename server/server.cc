@@ -26,10 +26,13 @@ namespace {
 
 constexpr char kServiceName[] = "gcnserve.v1.Classifier";
 
-// At the end of a drain: how long calls already on their way are given to
-// arrive and be held before the gRPC server shuts down, and how long the
-// GOAWAY is given to reach the clients before the held calls are answered.
-constexpr auto kHoldBeforeGoaway = std::chrono::milliseconds(50);
+// At the end of a drain, calls already on their way are held before the gRPC
+// server shuts down: until none has arrived for kHoldQuiet (each client
+// with a call held sends no other), kHoldMax at most. The GOAWAY is then
+// given kHoldAfterGoaway to reach the clients before the held calls are
+// answered.
+constexpr auto kHoldQuiet = std::chrono::milliseconds(50);
+constexpr auto kHoldMax = std::chrono::milliseconds(1000);
 constexpr auto kHoldAfterGoaway = std::chrono::milliseconds(200);
 
 // Loads `config.instances` copies of the TorchScript file and warms each up
@@ -302,7 +305,13 @@ void Server::Shutdown() {
   // answered by now, so the deadline cancels nothing but a client stuck
   // past the drain timeout.
   service_->HoldNewCalls();
-  std::this_thread::sleep_for(kHoldBeforeGoaway);
+  const auto hold_until = std::chrono::steady_clock::now() + kHoldMax;
+  for (int held = service_->held(), before = -1;
+       held != before && std::chrono::steady_clock::now() < hold_until;
+       held = service_->held()) {
+    before = held;
+    std::this_thread::sleep_for(kHoldQuiet);
+  }
   std::thread stopping([this] {
     grpc_server_->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::seconds(2));

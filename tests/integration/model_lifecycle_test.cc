@@ -377,6 +377,15 @@ class Load {
     std::lock_guard<std::mutex> lock(mu_);
     return last_error_;
   }
+  // "code: count, ...; last error: ..." for failure messages.
+  std::string Summary() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string text;
+    for (const auto& [code, n] : codes_) {
+      text += std::to_string(static_cast<int>(code)) + ": " + std::to_string(n) + ", ";
+    }
+    return text + "last error: " + last_error_;
+  }
 
  private:
   std::atomic<bool> stop_{false};
@@ -561,13 +570,14 @@ TEST_F(ModelLifecycleTest, NoCallerIsCancelledByAShutdownUnderLoad) {
   ASSERT_TRUE(WaitFor([&] { return load.count(grpc::StatusCode::OK) > 50; }));
   server_->Shutdown();
   int at_stop = load.total();
-  ASSERT_TRUE(WaitFor([&] { return load.total() > at_stop + 50; }));
+  ASSERT_TRUE(WaitFor([&] { return load.total() > at_stop + 50; }))
+      << load.Summary();
   load.Stop();
-  EXPECT_EQ(load.count(grpc::StatusCode::CANCELLED), 0);
+  EXPECT_EQ(load.count(grpc::StatusCode::CANCELLED), 0) << load.Summary();
   EXPECT_EQ(load.count(grpc::StatusCode::OK) +
                 load.count(grpc::StatusCode::UNAVAILABLE),
             load.total())
-      << load.last_error();
+      << load.Summary();
 }
 
 TEST_F(ModelLifecycleTest, StreamAnswersEveryItemIncludingCorruptOnes) {
