@@ -392,9 +392,10 @@ function checkServer(objects, overlay, variables) {
   const preStop = container.lifecycle && container.lifecycle.preStop;
   const pause = preStop && preStop.exec ? Number(preStop.exec.command.find((a) => /^\d+$/.test(a))) : 0;
   check(pause > 0, `${where}: a preStop pause lets the endpoints drop the pod before SIGTERM`);
-  const drain = Number(env.GCNSERVE_DRAIN_TIMEOUT_S || 10);
+  // The server exits within its grace window plus its drain timeout.
+  const drain = Number(env.GCNSERVE_DRAIN_GRACE_S || 0) + Number(env.GCNSERVE_DRAIN_TIMEOUT_S || 10);
   check(pod.spec.terminationGracePeriodSeconds > pause + drain,
-    `${where}: terminationGracePeriodSeconds ${pod.spec.terminationGracePeriodSeconds} must exceed preStop ${pause} s + drain ${drain} s`);
+    `${where}: terminationGracePeriodSeconds ${pod.spec.terminationGracePeriodSeconds} must exceed preStop ${pause} s + drain grace and timeout ${drain} s`);
 
   const security = pod.spec.securityContext || {};
   check(security.runAsNonRoot === true && security.runAsUser > 0, `${where}: the pod must run as non-root`);
