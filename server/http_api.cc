@@ -3,7 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
-#include <future>
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/connection_watch.h"
 #include "server/viewer_assets.h"
 
 #ifndef GCNSERVE_VERSION
@@ -242,12 +243,26 @@ absl::Status HttpApi::Run(const HttpRequest& http,
       Deadline(http.grpc_timeout, clock_->Now());
   if (!deadline.ok()) return deadline.status();
   context.deadline = *deadline;
-  // Shared: the service may still be inside `done` when get() returns.
-  auto done = std::make_shared<std::promise<absl::Status>>();
-  std::future<absl::Status> answer = done->get_future();
-  service_->Submit(context, &request, response, nullptr,
-                   [done](const absl::Status& status) { done->set_value(status); });
-  return answer.get();
+  // The client's leaving cancels the call: the batcher drops it (CANCELLED)
+  // when it next looks, which the model's Wake makes now.
+  auto gone = std::make_shared<std::atomic<bool>>(false);
+  context.is_cancelled = [gone] { return gone->load(); };
+  // Shared: the service may still be inside `done` when Wait returns.
+  auto watch = std::make_shared<ConnectionWatch>(http.socket);
+  absl::Status answer;
+  std::shared_ptr<ServedModel> used;
+  service_->Submit(context, &request, response, &used,
+                   [watch, &answer](const absl::Status& status) {
+                     answer = status;
+                     watch->Notify();
+                   });
+  std::weak_ptr<ServedModel> model = used;
+  used.reset();  // the version may unload once no call holds it
+  watch->Wait([&gone, &model] {
+    gone->store(true);
+    if (auto served = model.lock()) served->Wake();
+  });
+  return answer;
 }
 
 HttpResponse HttpApi::Classify(const HttpRequest& http) const {

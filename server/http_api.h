@@ -33,7 +33,9 @@ namespace gcnserve {
 // /v2, as the v2 protocol says) with grpc-gateway's HTTP status. A
 // Grpc-Timeout header ("500m", "2S") sets the request's deadline. Handle()
 // blocks until the answer is ready, which suits HttpServer's thread per
-// connection. Thread-safe.
+// connection, and meanwhile watches the request's socket (ConnectionWatch):
+// a client that closes its connection cancels its call, which the batcher
+// drops unrun as CANCELLED (counted so, protocol "http"). Thread-safe.
 class HttpApi {
  public:
   // The service, models and clock outlive the API; `draining` says whether

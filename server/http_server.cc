@@ -69,6 +69,10 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
     request.path = url;
     request.content_type = Header(connection, MHD_HTTP_HEADER_CONTENT_TYPE);
     request.grpc_timeout = Header(connection, "Grpc-Timeout");
+    if (const MHD_ConnectionInfo* info = MHD_get_connection_info(
+            connection, MHD_CONNECTION_INFO_CONNECTION_FD)) {
+      request.socket = info->connect_fd;
+    }
     MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, &CollectQuery,
                               &request.query);
     int64_t length = 0;

@@ -20,6 +20,10 @@ struct HttpRequest {
   std::string content_type;  // the Content-Type header, or empty
   std::string grpc_timeout;  // the Grpc-Timeout header, or empty
   std::string body;
+  // The connection's socket, for a handler that waits to watch its client
+  // with (ConnectionWatch); -1 when unknown. The handler must not read,
+  // write or close it.
+  int socket = -1;
 };
 
 struct HttpResponse {
@@ -32,7 +36,9 @@ struct HttpResponse {
 // max_body_bytes of body, else 413 without reading further), hands it to a
 // handler and writes the answer, over HTTP/1.1 or HTTPS. libmicrohttpd runs
 // one thread per connection, so a handler may block until its answer is
-// ready; connections are capped (StartHttpDaemon's guards). Thread-safe.
+// ready, watching HttpRequest::socket to notice a client that leaves
+// meanwhile; connections are capped (StartHttpDaemon's guards).
+// Thread-safe.
 class HttpServer {
  public:
   // Called on a connection's thread for each complete request.

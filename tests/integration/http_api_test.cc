@@ -3,6 +3,7 @@
 // same request: gcnserve's JSON API, its error mapping, KServe v2, the
 // viewer's files, HTTPS, and the protocol label of the metrics.
 #include <curl/curl.h>
+#include <unistd.h>
 #include <google/protobuf/util/field_comparator.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
@@ -22,6 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "server/file_digest.h"
 #include "server/http_api.h"
+#include "tests/support/raw_socket.h"
 #include "tests/support/running_server.h"
 
 namespace gcnserve {
@@ -136,6 +138,22 @@ class HttpApiTest : public ::testing::Test {
     ASSERT_TRUE(body.is_object()) << answer.body;
     EXPECT_EQ(body.value("code", -1), static_cast<int>(code)) << answer.body;
     EXPECT_THAT(body.value("message", ""), HasSubstr(words));
+  }
+
+  // gcnserve_requests_total{protocol, code}, summed over models.
+  double Count(const std::string& protocol, const std::string& code) {
+    double total = 0;
+    for (const auto& family : running_->server().metrics().registry()->Collect()) {
+      if (family.name != "gcnserve_requests_total") continue;
+      for (const auto& metric : family.metric) {
+        std::map<std::string, std::string> labels;
+        for (const auto& pair : metric.label) labels[pair.name] = pair.value;
+        if (labels["protocol"] == protocol && labels["code"] == code) {
+          total += metric.counter.value;
+        }
+      }
+    }
+    return total;
   }
 
   std::unique_ptr<RunningServer> running_;
@@ -319,23 +337,38 @@ TEST_F(HttpApiTest, MetricsCountEachProtocolApart) {
   v1::ClassifyRequest request;
   request.set_image(Png(100));
   Grpc(request);
-  auto count = [&](const std::string& protocol, const std::string& code) {
-    double total = 0;
-    for (const auto& family : running_->server().metrics().registry()->Collect()) {
-      if (family.name != "gcnserve_requests_total") continue;
-      for (const auto& metric : family.metric) {
-        std::map<std::string, std::string> labels;
-        for (const auto& pair : metric.label) labels[pair.name] = pair.value;
-        if (labels["protocol"] == protocol && labels["code"] == code) {
-          total += metric.counter.value;
-        }
-      }
-    }
-    return total;
-  };
-  EXPECT_EQ(count("http", "OK"), 2);
-  EXPECT_EQ(count("http", "NOT_FOUND"), 1);
-  EXPECT_EQ(count("grpc", "OK"), 1);
+  EXPECT_EQ(Count("http", "OK"), 2);
+  EXPECT_EQ(Count("http", "NOT_FOUND"), 1);
+  EXPECT_EQ(Count("grpc", "OK"), 1);
+}
+
+TEST_F(HttpApiTest, AClientThatLeavesIsCancelledAndNeverRun) {
+  Start([](ServerOptions& server) {
+    server.max_queue_delay_us = 10'000'000;  // the batch waits to fill
+  });
+  Metrics::Model* metrics = running_->server().metrics().ForModel("model3");
+  const uint64_t batches_before =
+      metrics->batch_size->Collect().histogram.sample_count;
+  const std::string png = Png(100);
+  int client = SendRaw(running_->server().http_port(),
+                       "POST /v1/classify HTTP/1.1\r\nHost: test\r\n"
+                       "Content-Type: image/png\r\nContent-Length: " +
+                           std::to_string(png.size()) + "\r\n\r\n" + png);
+  ASSERT_GE(client, 0);
+  for (int i = 0; i < 6000 && metrics->queue_depth->Value() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(metrics->queue_depth->Value(), 1);  // held in the batcher
+  close(client);
+  // Unfixed, the request would wait out the 10 s and run: OK, never CANCELLED.
+  for (int i = 0; i < 6000 && Count("http", "CANCELLED") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(Count("http", "CANCELLED"), 1);
+  EXPECT_EQ(Count("http", "OK"), 0);
+  EXPECT_EQ(metrics->queue_depth->Value(), 0);
+  EXPECT_EQ(metrics->batch_size->Collect().histogram.sample_count,
+            batches_before);  // never run
 }
 
 TEST_F(HttpApiTest, KServeV2MetadataAndReadiness) {

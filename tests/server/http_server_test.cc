@@ -1,8 +1,10 @@
 // HttpServer, the HTTP port's transport, with a handler made in the test:
-// what reaches the handler, the body limit, one thread per connection.
+// what reaches the handler, the body limit, one thread per connection, the
+// socket a handler watches its client with.
 #include "server/http_server.h"
 
 #include <curl/curl.h>
+#include <unistd.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +14,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "server/connection_watch.h"
+#include "tests/support/raw_socket.h"
 
 namespace gcnserve {
 namespace {
@@ -129,6 +134,50 @@ TEST(HttpServerTest, EachConnectionHasItsOwnThread) {
   other.join();
   EXPECT_EQ(first.status, 200);
   EXPECT_EQ(second.status, 200);
+}
+
+TEST(HttpServerTest, AHandlerThatWaitsSeesItsClientLeave) {
+  // The handler waits (as HttpApi does) until its client closes the
+  // connection; with no socket to watch it would wait until the test's end.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  bool finished = false;
+  int gone = 0;
+  std::shared_ptr<ConnectionWatch> held;
+  auto server = Start([&](const HttpRequest& request) {
+    auto watch = std::make_shared<ConnectionWatch>(request.socket);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      held = watch;
+      started = true;
+    }
+    cv.notify_all();
+    watch->Wait([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      ++gone;
+      watch->Notify();
+    });
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      finished = true;
+    }
+    cv.notify_all();
+    return HttpResponse{};
+  });
+  ASSERT_NE(server, nullptr);
+  int client = SendRaw(server->port(), "GET /held HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_GE(client, 0);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return started; }));
+  }
+  close(client);
+  std::unique_lock<std::mutex> lock(mu);
+  bool noticed = cv.wait_for(lock, std::chrono::seconds(30), [&] { return finished; });
+  if (!noticed) held->Notify();  // lets the server stop
+  EXPECT_TRUE(noticed);
+  EXPECT_EQ(gone, noticed ? 1 : 0);
 }
 
 TEST(HttpServerTest, AddressesThatCannotServeAreErrorsNamingTheFlag) {
