@@ -53,7 +53,10 @@ using Batch = std::vector<std::unique_ptr<BatchTask>>;
 //
 // A batch closes when it holds `max_batch_size` tasks or when its oldest task
 // has waited `max_queue_delay`, whichever comes first; so a task waits at most
-// `max_queue_delay` plus the time of the batches ahead of it. Tasks whose
+// `max_queue_delay` plus the time of the batches ahead of it. With the default
+// delay of 0 an idle model never waits: a free thread takes whatever is queued
+// at once, up to `max_batch_size`, and batches fill under load from the
+// requests that gather while the batches ahead run. Tasks whose
 // deadline has passed or whose client cancelled are failed with
 // DEADLINE_EXCEEDED or CANCELLED, never processed: a task is failed as soon
 // as its deadline passes, a cancelled one at the next wake-up (Wake(), an
@@ -66,8 +69,10 @@ using Batch = std::vector<std::unique_ptr<BatchTask>>;
 class Batcher {
  public:
   struct Options {
-    int max_batch_size = 8;                           // tasks per batch, >= 1
-    std::chrono::microseconds max_queue_delay{2000};  // >= 0
+    int max_batch_size = 8;  // tasks per batch, >= 1
+    // How long the oldest task may wait for its batch to fill, >= 0; 0 (the
+    // default) closes a batch as soon as a thread is free to run it.
+    std::chrono::microseconds max_queue_delay{0};
     int max_queue_size = 256;  // queued tasks before Enqueue refuses, >= 1
   };
   // Runs one batch on model instance `instance` (0 when driven by RunOnce);

@@ -117,7 +117,8 @@ const std::vector<Flag>& Flags() {
               "largest batch the batcher forms (every size up to it is warmed up)",
               &ServerOptions::max_batch_size, 1, 256),
       Integer("max-queue-delay-us",
-              "microseconds a request waits at most for its batch to fill",
+              "microseconds a request may wait for its batch to fill; 0: a free "
+              "model takes what is queued at once (batches still fill under load)",
               &ServerOptions::max_queue_delay_us, int64_t{0}, int64_t{10'000'000}),
       Integer("max-queue-size",
               "requests queued per model before new ones get RESOURCE_EXHAUSTED",

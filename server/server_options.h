@@ -25,7 +25,7 @@ struct ServerOptions {
   // by name.
   std::string default_model;
   int max_batch_size = 8;
-  int64_t max_queue_delay_us = 2000;
+  int64_t max_queue_delay_us = 0;  // 0: an idle model never waits
   int max_queue_size = 256;
   std::string device = "cpu";
   int intra_op_threads = 0;       // 0: one per core

@@ -91,6 +91,52 @@ TEST_F(BatcherTest, ZeroDelayRunsAtOnce) {
   EXPECT_EQ(batcher->RunOnce(), 1);
 }
 
+TEST_F(BatcherTest, ByDefaultAnIdleModelNeverWaits) {
+  Batcher::Options options;  // the defaults, as the server ships them
+  options.max_batch_size = 4;
+  Batcher batcher(
+      options,
+      [this](Batch batch, int) {
+        std::lock_guard<std::mutex> lock(recorder_.mu);
+        recorder_.batches.emplace_back();
+        for (auto& task : batch) {
+          recorder_.batches.back().push_back(static_cast<int>(task->input[0]));
+        }
+      },
+      &clock_);
+  ASSERT_TRUE(Add(batcher, Task(0)).ok());
+  // The clock does not move: a lone request runs at once, not after a delay.
+  EXPECT_EQ(batcher.RunOnce(), 1);
+  for (int i = 1; i <= 6; ++i) ASSERT_TRUE(Add(batcher, Task(i)).ok());
+  // What gathered meanwhile goes at once too, up to the batch limit.
+  EXPECT_EQ(batcher.RunOnce(), 4);
+  EXPECT_EQ(batcher.RunOnce(), 2);
+  EXPECT_EQ(recorder_.batches, (std::vector<std::vector<int>>{
+                                   {0}, {1, 2, 3, 4}, {5, 6}}));
+}
+
+TEST_F(BatcherTest, RequestsArrivingWhileABatchRunsFormTheNextBatch) {
+  Batcher::Options options;
+  options.max_batch_size = 8;
+  std::unique_ptr<Batcher> batcher;
+  int arrivals = 0;
+  batcher = std::make_unique<Batcher>(
+      options,
+      [&](Batch batch, int) {
+        std::vector<int> ids;
+        for (auto& task : batch) ids.push_back(static_cast<int>(task->input[0]));
+        recorder_.batches.push_back(ids);
+        // Five requests come in while the model runs the first batch.
+        while (arrivals < 5) ASSERT_TRUE(Add(*batcher, Task(++arrivals)).ok());
+      },
+      &clock_);
+  ASSERT_TRUE(Add(*batcher, Task(0)).ok());
+  EXPECT_EQ(batcher->RunOnce(), 1);
+  EXPECT_EQ(batcher->RunOnce(), 5);  // no wait: the model was free again
+  EXPECT_EQ(recorder_.batches,
+            (std::vector<std::vector<int>>{{0}, {1, 2, 3, 4, 5}}));
+}
+
 TEST_F(BatcherTest, FullQueueRefusesAtOnceAndKeepsTheTask) {
   auto batcher = Make(8, 1000, 2);
   ASSERT_TRUE(Add(*batcher, Task(0)).ok());

@@ -27,6 +27,7 @@ TEST(ServerOptionsTest, DefaultsAreSane) {
   EXPECT_EQ((*options)->device, "cpu");
   EXPECT_FALSE((*options)->model_repository.empty());
   EXPECT_GE((*options)->max_batch_size, 1);
+  EXPECT_EQ((*options)->max_queue_delay_us, 0);  // an idle model never waits
 }
 
 TEST(ServerOptionsTest, ReadsBothFlagForms) {

@@ -1,0 +1,37 @@
+#ifndef GCNSERVE_BENCH_FORWARD_THROUGHPUT_H_
+#define GCNSERVE_BENCH_FORWARD_THROUGHPUT_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/model_runner.h"
+
+namespace gcnserve {
+
+// One batch size's forward passes, as the server runs them: through
+// ModelRunner::Run, input staging, softmax and the copy back included.
+struct ForwardThroughput {
+  int batch = 0;
+  int passes = 0;
+  double median_ms = 0;       // one forward pass of the whole batch
+  double images_per_s = 0;    // batch / median pass
+};
+
+// Times `runner` on batches of `batch` images drawn in turn from `images`
+// (back-to-back CHW images of `image_floats` floats each, at least one):
+// passes until `seconds` have gone by, at least `min_passes`.
+// The first two passes are not timed (TorchScript optimizes a new shape on
+// its second run). The error of the first pass that fails.
+absl::StatusOr<ForwardThroughput> MeasureForward(ModelRunner& runner,
+                                                 const std::vector<float>& images,
+                                                 size_t image_floats, int batch,
+                                                 double seconds,
+                                                 int min_passes = 5);
+
+// `batch` images drawn in turn from `images`, back to back.
+std::vector<float> TileImages(const std::vector<float>& images,
+                              size_t image_floats, int batch);
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_BENCH_FORWARD_THROUGHPUT_H_
