@@ -3,7 +3,8 @@
 # test (GoogleTest unit and integration tests, the binary's SIGTERM test and
 # the server/Python parity test, and tests/deploy's checks of deploy/ and
 # docker/ with promtool, a real Prometheus and two replicas, through ctest;
-# model/'s tests and the Python client's through pytest). GCNSERVE_TEST_IMAGE=1
+# model/'s tests and the Python client's through pytest; the model runner
+# built on its own by scripts/gpu-check.sh, CPU half). GCNSERVE_TEST_IMAGE=1
 # also builds and tests the CPU container image (docker/test-image.sh, needs
 # root).
 # Exits non-zero when anything fails.
@@ -19,6 +20,9 @@ PYTHONPATH=model /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python 
 # the gcnserve binary, with the models ctest made in build/tests/data.
 PYTHONPATH=client/python:build/client/python /usr/bin/python3 -m pytest -q \
   -p no:cacheprovider tests/client || status=1
+# The model runner built alone, as on a GPU machine (scripts/gpu-check.sh):
+# here its CPU half, CUDA skipped.
+GCNSERVE_GPU_CHECK_SECONDS=0.2 scripts/gpu-check.sh || status=1
 # The container image, built with buildah and served from: about 14 minutes
 # from nothing on 2 cores, so only on request (docker/test-image.sh).
 if [[ ${GCNSERVE_TEST_IMAGE:-0} == 1 ]]; then

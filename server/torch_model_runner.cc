@@ -132,9 +132,9 @@ absl::Status TorchModelRunner::WarmUp(int max_batch_size) {
   const InputSpec& in = metadata_.input;
   const size_t image = static_cast<size_t>(in.channels) * in.height * in.width;
   std::vector<float> zeros(image * max_batch_size, 0.0f);
-  // The profiling executor optimizes a shape on its second run: run twice.
   for (int batch = 1; batch <= max_batch_size; ++batch) {
-    for (int pass = 0; pass < 2; ++pass) {
+    const int passes = batch == 1 || impl_->device.is_cuda() ? 2 : 1;
+    for (int pass = 0; pass < passes; ++pass) {
       absl::StatusOr<ModelOutput> out = Run(zeros.data(), batch);
       if (!out.ok()) {
         return absl::InternalError(absl::StrCat("warm-up with batch size ",

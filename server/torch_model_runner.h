@@ -34,9 +34,13 @@ class TorchModelRunner : public ModelRunner {
 
   ~TorchModelRunner() override;
 
-  // Runs every batch size from 1 to `max_batch_size` once, so that no
-  // request pays TorchScript's first-call cost for a new shape, and checks
-  // the outputs against the metadata.
+  // Runs every batch size from 1 to `max_batch_size`, so that no request
+  // pays a first-call cost, and checks the outputs against the metadata.
+  // TorchScript's profiling executor optimizes the model on its second run,
+  // whatever the batch size on the CPU (a size first seen afterwards costs
+  // about 2 ms more once; bench/README.md): there batch 1 runs twice and
+  // every other size once. On CUDA, where fusers specialize on shapes, every
+  // size runs twice.
   absl::Status WarmUp(int max_batch_size);
 
   absl::StatusOr<ModelOutput> Run(const float* input, int batch) override;

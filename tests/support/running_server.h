@@ -23,8 +23,8 @@ namespace gcnserve {
 
 // The options every in-process test server starts from: loopback on a free
 // port, metrics and HTTP off (tests of HTTP set http_address "127.0.0.1:0"),
-// the test repository, one LibTorch thread, batches of up to 8 after at most
-// 2 ms.
+// the test repository, one LibTorch thread, batches of up to 8 (formed as
+// the server's defaults say: no queue delay).
 inline ServerOptions LoopbackServerOptions() {
   ServerOptions options;
   options.grpc_address = "127.0.0.1:0";
@@ -33,7 +33,6 @@ inline ServerOptions LoopbackServerOptions() {
   options.model_repository = GCNSERVE_TEST_REPOSITORY;
   options.intra_op_threads = 1;
   options.max_batch_size = 8;
-  options.max_queue_delay_us = 2000;
   return options;
 }
 
