@@ -132,8 +132,9 @@ absl::Status TorchModelRunner::WarmUp(int max_batch_size) {
   const InputSpec& in = metadata_.input;
   const size_t image = static_cast<size_t>(in.channels) * in.height * in.width;
   std::vector<float> zeros(image * max_batch_size, 0.0f);
-  for (int batch = 1; batch <= max_batch_size; ++batch) {
-    const int passes = batch == 1 || impl_->device.is_cuda() ? 2 : 1;
+  const bool cuda = impl_->device.is_cuda();
+  for (int batch : WarmUpBatchSizes(max_batch_size, cuda)) {
+    const int passes = batch == 1 || cuda ? 2 : 1;
     for (int pass = 0; pass < passes; ++pass) {
       absl::StatusOr<ModelOutput> out = Run(zeros.data(), batch);
       if (!out.ok()) {
@@ -144,6 +145,16 @@ absl::Status TorchModelRunner::WarmUp(int max_batch_size) {
     }
   }
   return absl::OkStatus();
+}
+
+std::vector<int> TorchModelRunner::WarmUpBatchSizes(int max_batch_size,
+                                                   bool every_size) {
+  std::vector<int> sizes;
+  for (int batch = 1; batch < max_batch_size; batch = every_size ? batch + 1 : 2 * batch) {
+    sizes.push_back(batch);
+  }
+  if (max_batch_size >= 1) sizes.push_back(max_batch_size);
+  return sizes;
 }
 
 absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/model_metadata.h"
@@ -34,14 +35,20 @@ class TorchModelRunner : public ModelRunner {
 
   ~TorchModelRunner() override;
 
-  // Runs every batch size from 1 to `max_batch_size`, so that no request
-  // pays a first-call cost, and checks the outputs against the metadata.
-  // TorchScript's profiling executor optimizes the model on its second run,
-  // whatever the batch size on the CPU (a size first seen afterwards costs
-  // about 2 ms more once; bench/README.md): there batch 1 runs twice and
-  // every other size once. On CUDA, where fusers specialize on shapes, every
-  // size runs twice.
+  // Runs the model before it takes traffic, so that no request pays its
+  // first-call cost, and checks the outputs against the metadata. On the
+  // CPU, TorchScript's profiling executor profiles the first run and
+  // optimizes on the second, once for every shape: batch 1 runs twice, then
+  // batch sizes 2, 4, 8, ... and `max_batch_size` once each (the largest
+  // buffers). A size first seen afterwards costs about 2 ms more, once,
+  // against about 80 ms for the first two runs (bench/README.md), and the
+  // warm-up stays linear in `max_batch_size`. On CUDA, where fusers
+  // specialize on shapes, every size from 1 to `max_batch_size` runs twice.
   absl::Status WarmUp(int max_batch_size);
+  // The batch sizes WarmUp runs, ascending: 1, 2, 4, ... below
+  // `max_batch_size`, then `max_batch_size`; with `every_size` (CUDA), every
+  // size from 1 to `max_batch_size`.
+  static std::vector<int> WarmUpBatchSizes(int max_batch_size, bool every_size);
 
   absl::StatusOr<ModelOutput> Run(const float* input, int batch) override;
 
