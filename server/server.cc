@@ -36,7 +36,7 @@ constexpr auto kHoldMax = std::chrono::milliseconds(1000);
 constexpr auto kHoldAfterGoaway = std::chrono::milliseconds(200);
 
 // Loads `config.instances` copies of the TorchScript file and warms each up
-// over every batch size.
+// to the largest batch size (TorchModelRunner::WarmUp says how).
 absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
                                            const ModelConfig& config) {
   int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

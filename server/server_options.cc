@@ -114,7 +114,7 @@ const std::vector<Flag>& Flags() {
            "config.json says \"default\": true, else the first model by name",
            &ServerOptions::default_model, nullptr),
       Integer("max-batch-size",
-              "largest batch the batcher forms (every size up to it is warmed up)",
+              "largest batch the batcher forms (warmed up before SERVING)",
               &ServerOptions::max_batch_size, 1, 256),
       Integer("max-queue-delay-us",
               "microseconds a request may wait for its batch to fill; 0: a free "
