@@ -120,13 +120,13 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
   bool ok = true;
   auto fail = [&](const absl::Status& status) {
     std::cout << "  FAILED: " << status.message() << "\n";
-    ok = false;
+    return false;
   };
   // The CPU's answers, each image alone and every batch size.
   std::vector<ModelOutput> alone;
   for (int i = 0; i < std::min(count, max); ++i) {
     auto out = (*cpu)->Run(&images[i * image_floats], 1);
-    if (!out.ok()) return fail(out.status()), false;
+    if (!out.ok()) return fail(out.status());
     alone.push_back(*std::move(out));
   }
   std::vector<ModelOutput> cpu_batches;
@@ -134,7 +134,7 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
   for (int b = 1; b <= max; ++b) {
     std::vector<float> input = TileImages(images, image_floats, b);
     auto out = (*cpu)->Run(input.data(), b);
-    if (!out.ok()) return fail(out.status()), false;
+    if (!out.ok()) return fail(out.status());
     for (int r = 0; r < b; ++r) cpu_rows.Add(*out, r, alone[r % alone.size()], 0);
     cpu_batches.push_back(*std::move(out));
   }
@@ -148,13 +148,13 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
     TorchModelRunner::Options gpu_options = options;
     gpu_options.device = "cuda";
     auto loaded = TorchModelRunner::Load(path, gpu_options);
-    if (!loaded.ok()) return fail(loaded.status()), false;
+    if (!loaded.ok()) return fail(loaded.status());
     gpu = *std::move(loaded);
     OutputComparison against_cpu;
     for (int b = 1; b <= max; ++b) {
       std::vector<float> input = TileImages(images, image_floats, b);
       auto out = gpu->Run(input.data(), b);
-      if (!out.ok()) return fail(out.status()), false;
+      if (!out.ok()) return fail(out.status());
       for (int r = 0; r < b; ++r) against_cpu.Add(*out, r, cpu_batches[b - 1], r);
     }
     bool gpu_ok = against_cpu.Agrees(flags.tolerance);
@@ -171,12 +171,12 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
               << "\n";
     for (int b : TimedSizes(max)) {
       auto c = MeasureForward(**cpu, images, image_floats, b, flags.seconds);
-      if (!c.ok()) return fail(c.status()), false;
+      if (!c.ok()) return fail(c.status());
       std::cout << absl::StrFormat("  %6d %12.1f %10.3f", b, c->images_per_s,
                                    c->median_ms);
       if (gpu) {
         auto g = MeasureForward(*gpu, images, image_floats, b, flags.seconds);
-        if (!g.ok()) return fail(g.status()), false;
+        if (!g.ok()) return fail(g.status());
         std::cout << absl::StrFormat(" %12.1f %10.3f %9.2f", g->images_per_s,
                                      g->median_ms,
                                      g->images_per_s / c->images_per_s);

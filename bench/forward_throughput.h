@@ -20,8 +20,9 @@ struct ForwardThroughput {
 // Times `runner` on batches of `batch` images drawn in turn from `images`
 // (back-to-back CHW images of `image_floats` floats each, at least one):
 // passes until `seconds` have gone by, at least `min_passes`.
-// The first two passes are not timed (TorchScript optimizes a new shape on
-// its second run). The error of the first pass that fails.
+// The passes run on a thread of their own, as the server's batch thread
+// runs them; the first two are not timed (TorchScript optimizes on its
+// second run). The error of the first pass that fails.
 absl::StatusOr<ForwardThroughput> MeasureForward(ModelRunner& runner,
                                                  const std::vector<float>& images,
                                                  size_t image_floats, int batch,

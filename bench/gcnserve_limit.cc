@@ -94,11 +94,7 @@ int Forward(const Flags& flags) {
                                  threads, "batch", "ms/pass", "images/s");
   }
   for (int batch : flags.batch_sizes) {
-    // On a thread of its own, as the server's batch thread runs the model.
-    absl::StatusOr<ForwardThroughput> figure;
-    std::thread([&] {
-      figure = MeasureForward(**runner, images, image_floats, batch, flags.seconds);
-    }).join();
+    auto figure = MeasureForward(**runner, images, image_floats, batch, flags.seconds);
     if (!figure.ok()) {
       std::cerr << "gcnserve_limit: " << figure.status().message() << "\n";
       return 1;
