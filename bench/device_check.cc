@@ -78,9 +78,11 @@ std::vector<float> RandomInputs(size_t image_floats, int count) {
 
 std::string Describe(const OutputComparison& c) {
   return absl::StrFormat(
-      "probabilities %.1e, adjacency %.1e, scores %.1e, same points in %d/%d images",
+      "probabilities %.1e, adjacency %.1e, scores %.1e, same points in %d/%d "
+      "images (%d more differ only by a tie at the last place)",
       c.max_probability_diff, c.max_adjacency_diff, c.max_score_diff,
-      c.images - c.images_with_other_points, c.images);
+      c.images - c.images_with_other_points - c.images_with_tied_points,
+      c.images, c.images_with_tied_points);
 }
 
 // The throughput batch sizes: 1, 2, 4, ... and `max`.

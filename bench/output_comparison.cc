@@ -11,31 +11,6 @@ namespace {
 // Points closer than this (input-tensor pixels) are the same point.
 constexpr float kSamePoint = 1e-3f;
 
-// For each point of row `ra` of `a`, the index of the point of row `rb` of
-// `b` at the same place and level; empty when the two sets differ.
-std::vector<int> MatchPoints(const ModelOutput& a, int ra, const ModelOutput& b,
-                             int rb) {
-  const int k = a.points;
-  std::vector<int> match(k, -1);
-  std::vector<bool> taken(k, false);
-  for (int i = 0; i < k; ++i) {
-    const float* pa = &a.point_xy[(static_cast<size_t>(ra) * k + i) * 2];
-    int64_t level = a.point_levels[static_cast<size_t>(ra) * k + i];
-    for (int j = 0; j < k; ++j) {
-      const float* pb = &b.point_xy[(static_cast<size_t>(rb) * k + j) * 2];
-      if (!taken[j] && std::fabs(pa[0] - pb[0]) < kSamePoint &&
-          std::fabs(pa[1] - pb[1]) < kSamePoint &&
-          b.point_levels[static_cast<size_t>(rb) * k + j] == level) {
-        match[i] = j;
-        taken[j] = true;
-        break;
-      }
-    }
-    if (match[i] < 0) return {};
-  }
-  return match;
-}
-
 }  // namespace
 
 void OutputComparison::Add(const ModelOutput& a, int ra, const ModelOutput& b,
@@ -48,18 +23,61 @@ void OutputComparison::Add(const ModelOutput& a, int ra, const ModelOutput& b,
                   b.probabilities[static_cast<size_t>(rb) * b.classes + c]));
   }
   if (a.points == 0 && b.points == 0) return;
-  std::vector<int> match;
-  if (a.points == b.points) match = MatchPoints(a, ra, b, rb);
-  if (match.empty()) {
+  if (a.points != b.points) {
     ++images_with_other_points;
     return;
   }
   const size_t k = a.points;
+  auto xy = [](const ModelOutput& o, size_t row, size_t i) {
+    return &o.point_xy[(row * o.points + i) * 2];
+  };
+  auto score = [&](const ModelOutput& o, size_t row, size_t i) {
+    return o.point_scores[row * k + i];
+  };
+  auto level = [&](const ModelOutput& o, size_t row, size_t i) {
+    return o.point_levels[row * k + i];
+  };
+  // match[i]: the point of b at the place and level of a's point i, or -1.
+  std::vector<int> match(k, -1);
+  std::vector<bool> taken(k, false);
   for (size_t i = 0; i < k; ++i) {
-    max_score_diff = std::max(
-        max_score_diff, std::fabs(a.point_scores[ra * k + i] -
-                                  b.point_scores[rb * k + match[i]]));
     for (size_t j = 0; j < k; ++j) {
+      if (!taken[j] && std::fabs(xy(a, ra, i)[0] - xy(b, rb, j)[0]) < kSamePoint &&
+          std::fabs(xy(a, ra, i)[1] - xy(b, rb, j)[1]) < kSamePoint &&
+          level(a, ra, i) == level(b, rb, j)) {
+        match[i] = static_cast<int>(j);
+        taken[j] = true;
+        break;
+      }
+    }
+  }
+  // Points that only one side has must be ties at the K-th score: each
+  // within tie_tolerance of its own side's lowest selected score.
+  float lowest_a = score(a, ra, 0), lowest_b = score(b, rb, 0);
+  for (size_t i = 1; i < k; ++i) {
+    lowest_a = std::min(lowest_a, score(a, ra, i));
+    lowest_b = std::min(lowest_b, score(b, rb, i));
+  }
+  bool differ = false;
+  bool beyond_tie = std::fabs(lowest_a - lowest_b) > tie_tolerance;
+  for (size_t i = 0; i < k; ++i) {
+    if (match[i] < 0) {
+      differ = true;
+      beyond_tie |= score(a, ra, i) - lowest_a > tie_tolerance;
+    }
+    if (!taken[i]) beyond_tie |= score(b, rb, i) - lowest_b > tie_tolerance;
+  }
+  if (differ && beyond_tie) {
+    ++images_with_other_points;
+    return;
+  }
+  images_with_tied_points += differ;
+  for (size_t i = 0; i < k; ++i) {
+    if (match[i] < 0) continue;
+    max_score_diff = std::max(
+        max_score_diff, std::fabs(score(a, ra, i) - score(b, rb, match[i])));
+    for (size_t j = 0; j < k; ++j) {
+      if (match[j] < 0) continue;
       float x = a.adjacency[(ra * k + i) * k + j];
       float y = b.adjacency[(rb * k + match[i]) * k + match[j]];
       max_adjacency_diff = std::max(max_adjacency_diff, std::fabs(x - y));

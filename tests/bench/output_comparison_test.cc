@@ -66,15 +66,35 @@ TEST(OutputComparisonTest, PointsInAnotherOrderMatchAndPermuteTheAdjacency) {
 
 TEST(OutputComparisonTest, AnotherPointOrLevelIsCounted) {
   ModelOutput moved = ThreePoints();
-  moved.point_xy[4] = 3;  // (2,0) -> (3,0)
+  moved.point_xy[0] = 5;  // the best point, (0,0) -> (5,0)
   ModelOutput relevelled = ThreePoints();
-  relevelled.point_levels[2] = 1;
+  relevelled.point_levels[1] = 1;
   OutputComparison c;
   c.Add(ThreePoints(), 0, moved, 0);
   c.Add(ThreePoints(), 0, relevelled, 0);
   EXPECT_EQ(c.images, 2);
   EXPECT_EQ(c.images_with_other_points, 2);
   EXPECT_FALSE(c.Agrees(1.0f));
+}
+
+TEST(OutputComparisonTest, ATieAtTheLastPlaceMayPickAnotherPoint) {
+  // Both sides' third point scores 0.7; b picked (4,0) instead of (2,0).
+  ModelOutput other = ThreePoints();
+  other.point_xy[4] = 4;
+  other.adjacency[8] = 99;  // the unmatched point's own entry is not compared
+  OutputComparison c;
+  c.Add(ThreePoints(), 0, other, 0);
+  EXPECT_EQ(c.images_with_tied_points, 1);
+  EXPECT_EQ(c.images_with_other_points, 0);
+  EXPECT_EQ(c.max_adjacency_diff, 0);
+  EXPECT_TRUE(c.Agrees(1e-4f));
+
+  // Not a tie when b's lowest score is another.
+  other.point_scores[2] = 0.6f;
+  OutputComparison lower;
+  lower.Add(ThreePoints(), 0, other, 0);
+  EXPECT_EQ(lower.images_with_other_points, 1);
+  EXPECT_FALSE(lower.Agrees(1e-4f));
 }
 
 TEST(OutputComparisonTest, ComparesTheRowsAsked) {
