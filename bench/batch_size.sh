@@ -18,7 +18,7 @@ for size in ${sizes//,/ }; do
   log=$out/server-$size.log
   start=$(date +%s%N)
   : >"$log"
-  build/server/gcnserve --grpc-address 127.0.0.1:0 --metrics-address "" \
+  build/server/gcnserve --grpc-address 127.0.0.1:0 --metrics-address "" --http-address "" \
     --max-batch-size "$size" 2>"$log" &
   pid=$! port=
   for _ in $(seq 3000); do

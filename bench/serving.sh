@@ -32,7 +32,7 @@ echo "load average at start: $(load)" | tee "$out/load.txt"
 # The server, default flags, ephemeral ports.
 : >"$out/server.log"
 start=$(date +%s%N)
-build/server/gcnserve --grpc-address 127.0.0.1:0 --metrics-address "" 2>"$out/server.log" &
+build/server/gcnserve --grpc-address 127.0.0.1:0 --metrics-address "" --http-address "" 2>"$out/server.log" &
 pid=$! port=
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 for _ in $(seq 6000); do
