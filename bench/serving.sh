@@ -84,7 +84,7 @@ labels = {"png": "Fashion-MNIST PNG 28x28", "hd": "JPEG 1920x1080 q90",
 for name in ("png", "hd", "12mp"):
     floor = read(f"limit-{name}.json").get("entropy_floor_ms")
     for level in read(f"bench-{name}.json")["levels"]:
-        n, lat, srv = level["concurrency"], level["latency_ms"], level["server_ms"]
+        n, lat, srv = int(level["concurrency"]), level["latency_ms"], level["server_ms"]
         ratios = []
         if floor:
             ratios.append(f"prep {srv['preprocess'] / floor:.2f}x the floor")
