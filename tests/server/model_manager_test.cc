@@ -172,6 +172,13 @@ class ModelManagerTest : public ::testing::Test {
     }
     return versions;
   }
+  // Waits until `version` has left the listing (the unloader's callback ran);
+  // the bound only keeps a broken build from hanging.
+  void WaitUntilGone(const std::string& model, int64_t version) {
+    for (int i = 0; i < 3000 && Versions(model).count(version); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   int64_t Serving(const std::string& model) {
     auto found = manager_->Find(model, 0);
     return found.ok() ? (*found)->version() : 0;
@@ -244,6 +251,9 @@ TEST_F(ModelManagerTest, AVersionInMemoryServesUntilAReplacementLoads) {
   ASSERT_TRUE(manager_->Reconcile().ok());
   EXPECT_EQ(Serving("m"), 1);
   EXPECT_TRUE(loader_.unloaded(Path("m", 2))->Wait());
+  // The runner is freed before the unloader's callback takes the version
+  // out of the listing: wait for that too.
+  WaitUntilGone("m", 2);
   EXPECT_EQ(Versions("m").count(2), 0u);
   // A model without any version on disk is unloaded.
   fs::remove_all(repository_ / "m" / "1");
@@ -313,9 +323,7 @@ TEST_F(ModelManagerTest, AnOldVersionUnloadsWhenItsLastRequestLetsGo) {
   ASSERT_TRUE(unloaded->Wait());
   EXPECT_NE(unloaded->thread(), std::this_thread::get_id());
   // It leaves the listing once freed: wait for the unloader to say so.
-  for (int i = 0; i < 3000 && Versions("m").count(1); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitUntilGone("m", 1);
   EXPECT_EQ(Versions("m").count(1), 0u);
   EXPECT_FALSE(loader_.unloaded(Path("m", 2))->IsSet());
 }
