@@ -26,6 +26,7 @@ struct ClassifierService::Call {
   ResponseOptions options;
   Clock::TimePoint arrival;
   Clock::Duration preprocess{0};
+  DecodeBudget::Reservation decode;  // held from acceptance until decoded
 };
 
 namespace {
@@ -53,8 +54,13 @@ Clock::TimePoint SteadyDeadline(const grpc::CallbackServerContext& context,
 
 ClassifierService::ClassifierService(ModelManager* models,
                                      ThreadPool* preprocess_pool,
-                                     Metrics* metrics, Clock* clock)
-    : models_(models), pool_(preprocess_pool), metrics_(metrics), clock_(clock) {}
+                                     Metrics* metrics, Clock* clock,
+                                     DecodeBudget* decode_budget)
+    : models_(models),
+      pool_(preprocess_pool),
+      metrics_(metrics),
+      clock_(clock),
+      decode_budget_(decode_budget) {}
 
 grpc::ServerUnaryReactor* ClassifierService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
@@ -112,6 +118,21 @@ void ClassifierService::Submit(const CallContext& context,
     Finish(*call, valid);
     return;
   }
+  // The header says what decoding will take: refuse now what cannot fit.
+  absl::StatusOr<DecodePlan> plan = call->model->PlanDecode(request->image());
+  if (!plan.ok()) {
+    Finish(*call, plan.status());
+    return;
+  }
+  if (decode_budget_ != nullptr) {
+    absl::StatusOr<DecodeBudget::Reservation> reserved =
+        decode_budget_->Reserve(plan->decoded_bytes);
+    if (!reserved.ok()) {
+      Finish(*call, reserved.status());
+      return;
+    }
+    call->decode = *std::move(reserved);
+  }
   if (!pool_->TrySubmit([this, call] { Preprocess(call); })) {
     Finish(*call, absl::ResourceExhaustedError(
                       "the preprocessing queue is full; retry later"));
@@ -120,8 +141,22 @@ void ClassifierService::Submit(const CallContext& context,
 
 void ClassifierService::Preprocess(std::shared_ptr<Call> call) {
   Clock::TimePoint start = clock_->Now();
+  // Nobody waits for this decode any more: skip it.
+  if (call->context.deadline <= start) {
+    call->decode.Release();
+    Finish(*call, absl::DeadlineExceededError(
+                      "the deadline passed before the image was decoded"));
+    return;
+  }
+  if (call->context.is_cancelled && call->context.is_cancelled()) {
+    call->decode.Release();
+    Finish(*call, absl::CancelledError(
+                      "the client cancelled before the image was decoded"));
+    return;
+  }
   absl::StatusOr<PreprocessedImage> image =
       call->model->Preprocess(call->request->image());
+  call->decode.Release();
   call->preprocess = clock_->Now() - start;
   Metrics::Model* metrics = metrics_->ForModel(call->model->name());
   metrics->preprocess->Observe(Seconds(call->preprocess));

@@ -18,6 +18,7 @@
 #include "gcnserve/v1/gcnserve.grpc.pb.h"
 #include "server/call_context.h"
 #include "server/clock.h"
+#include "server/decode_budget.h"
 #include "server/metrics.h"
 #include "server/model_manager.h"
 #include "server/thread_pool.h"
@@ -42,9 +43,12 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // server's memory without bound.
   static constexpr int kMaxStreamItemsInFlight = 32;
 
-  // The models, pool, metrics and clock outlive the service.
+  // The models, pool, metrics, clock and decode budget outlive the service.
+  // Each request reserves its image's decoded bytes from `decode_budget`
+  // (none: no limit) until its image is decoded.
   ClassifierService(ModelManager* models, ThreadPool* preprocess_pool,
-                    Metrics* metrics, Clock* clock);
+                    Metrics* metrics, Clock* clock,
+                    DecodeBudget* decode_budget = nullptr);
 
   grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context,
                                      const v1::ClassifyRequest* request,
@@ -93,6 +97,8 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   // The CallContext of a gRPC call: its deadline on clock_, its
   // cancellation.
   CallContext GrpcContext(grpc::CallbackServerContext* context) const;
+  // Decodes the call's image, unless its deadline has passed or its client
+  // has cancelled: then it answers DEADLINE_EXCEEDED or CANCELLED at once.
   void Preprocess(std::shared_ptr<Call> call);
   // Holds `answer` until ReleaseHeld(); false when calls are not held.
   bool Hold(std::function<void()> answer);
@@ -106,6 +112,7 @@ class ClassifierService final : public v1::Classifier::CallbackService {
   ThreadPool* const pool_;
   Metrics* const metrics_;
   Clock* const clock_;
+  DecodeBudget* const decode_budget_;  // may be null
 
   std::atomic<bool> draining_{false};
   std::mutex mu_;

@@ -211,6 +211,7 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
     ServedModel::Options model_options;
     model_options.batching = config.batching;
     model_options.max_image_pixels = options_.max_image_pixels;
+    model_options.max_decode_bytes = options_.max_decode_bytes;
     model = std::make_unique<ServedModel>(
         name, version, std::move(loaded->metadata), std::move(loaded->runners),
         model_options, metrics_->ForModel(name), clock_);

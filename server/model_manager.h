@@ -81,6 +81,7 @@ class ModelManager {
     std::string repository;
     ModelConfig defaults;            // overridden by each config.json
     int64_t max_image_pixels = 50'000'000;
+    int64_t max_decode_bytes = int64_t{128} << 20;  // per image
     // --default-model. Empty: the first ready model by name whose
     // config.json says "default": true, else the first ready model by name.
     std::string default_model;

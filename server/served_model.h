@@ -26,6 +26,7 @@ class ServedModel {
   struct Options {
     Batcher::Options batching;
     int64_t max_image_pixels = 50'000'000;
+    int64_t max_decode_bytes = int64_t{128} << 20;  // per image
   };
 
   // One runner per instance, at least one. `metrics` outlives the model.
@@ -42,6 +43,11 @@ class ServedModel {
   // Decodes and normalizes an image for this model (see ImagePreprocessor).
   absl::StatusOr<PreprocessedImage> Preprocess(std::string_view encoded) const {
     return preprocessor_.Process(encoded);
+  }
+  // What decoding `encoded` will take, from its header (see
+  // ImagePreprocessor::Plan).
+  absl::StatusOr<DecodePlan> PlanDecode(std::string_view encoded) const {
+    return preprocessor_.Plan(encoded);
   }
   // Queues a task for the next batch; see Batcher::Enqueue.
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);

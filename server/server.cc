@@ -129,6 +129,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   manager_options.repository = options.model_repository;
   manager_options.defaults = DefaultModelConfig(options);
   manager_options.max_image_pixels = options.max_image_pixels;
+  manager_options.max_decode_bytes = options.max_decode_bytes;
   manager_options.default_model = options.default_model;
   server->models_ = std::make_unique<ModelManager>(
       manager_options, LoadTorchModel, server->metrics_.get(), Clock::Real(),
@@ -137,9 +138,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
       });
   server->pool_ = std::make_unique<ThreadPool>(options.preprocess_threads,
                                                options.max_queue_size);
+  server->decode_budget_ =
+      std::make_unique<DecodeBudget>(options.max_decode_bytes_in_flight);
   server->service_ = std::make_unique<ClassifierService>(
       server->models_.get(), server->pool_.get(), server->metrics_.get(),
-      Clock::Real());
+      Clock::Real(), server->decode_budget_.get());
 
   // The port opens first, NOT_SERVING until the models are warm.
   grpc::EnableDefaultHealthCheckService(true);

@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "server/decode_budget.h"
 #include "server/classifier_service.h"
 #include "server/http_api.h"
 #include "server/http_server.h"
@@ -74,6 +75,7 @@ class Server {
   ServerOptions options_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
+  std::unique_ptr<DecodeBudget> decode_budget_;  // outlives the requests
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<ClassifierService> service_;

@@ -139,6 +139,20 @@ const std::vector<Flag>& Flags() {
       Integer("max-image-pixels",
               "images with more pixels are refused before they are decoded",
               &ServerOptions::max_image_pixels, int64_t{1}, int64_t{1} << 32),
+      Integer("max-decode-bytes",
+              "largest decode of one image, in bytes: width x height x "
+              "channels x bytes per sample at the scale it is decoded at "
+              "(JPEG and WebP shrink while decoding), read from the header; "
+              "larger ones are refused (INVALID_ARGUMENT) before decoding",
+              &ServerOptions::max_decode_bytes, int64_t{1} << 10,
+              int64_t{1} << 40),
+      Integer("max-decode-bytes-in-flight",
+              "bytes of decoding that accepted requests may hold at once "
+              "(queued or decoding); past it new requests get "
+              "RESOURCE_EXHAUSTED at once instead of waiting. At least "
+              "--max-decode-bytes",
+              &ServerOptions::max_decode_bytes_in_flight, int64_t{1} << 10,
+              int64_t{1} << 42),
       Integer("max-message-bytes",
               "largest gRPC message, or HTTP request body (else 413), "
               "accepted, in bytes",
@@ -222,6 +236,13 @@ absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
           absl::StrCat("flag --", name, " needs a value"));
     }
     GCN_RETURN_IF_ERROR(flag->set(options, value));
+  }
+  if (options.max_decode_bytes_in_flight < options.max_decode_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-decode-bytes-in-flight=", options.max_decode_bytes_in_flight,
+        " is not allowed: at least --max-decode-bytes (",
+        options.max_decode_bytes, "), or an image within the per-image limit "
+        "could never be decoded"));
   }
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError(

@@ -31,6 +31,14 @@ struct ServerOptions {
   int intra_op_threads = 0;       // 0: one per core
   int preprocess_threads = 2;
   int64_t max_image_pixels = 50'000'000;
+  // Decode budgets, in bytes decoded (width x height x channels x bytes per
+  // sample at the scale actually decoded, from the header): per image
+  // (INVALID_ARGUMENT past it), and across every accepted request not yet
+  // decoded (RESOURCE_EXHAUSTED past it, at once). A 12 MP camera JPEG
+  // decoded whole in colour takes 36.6 MB; a 7000x7000 RGBA 16-bit PNG
+  // 392 MB.
+  int64_t max_decode_bytes = int64_t{128} << 20;
+  int64_t max_decode_bytes_in_flight = int64_t{256} << 20;
   int max_message_bytes = 16 << 20;
   double drain_timeout_s = 10;   // after the grace window
   // On SIGTERM, seconds during which health says NOT_SERVING and new
