@@ -112,13 +112,17 @@ absl::StatusOr<ImageHeader> TiffHeader(Bytes b) {
   auto u32 = [&](size_t i) { return le ? Le32(b, i) : Be32(b, i); };
   if (b.size() < 8) return Truncated("TIFF");
   size_t ifd = u32(4);
-  if (ifd + 2 > b.size()) return Truncated("TIFF");
+  // Writers often put the directory after the pixels: a cut file loses it.
+  const absl::Status cut = absl::InvalidArgumentError(absl::StrCat(
+      "TIFF data ends before its image file directory does (", b.size(),
+      " bytes; truncated)"));
+  if (ifd + 2 > b.size()) return cut;
   uint32_t entries = u16(ifd);
   ImageHeader header{"TIFF", -1, -1};
   int bits = 1;
   for (uint32_t i = 0; i < entries; ++i) {
     size_t e = ifd + 2 + 12 * i;
-    if (e + 12 > b.size()) return Truncated("TIFF");
+    if (e + 12 > b.size()) return cut;
     uint32_t tag = u16(e), type = u16(e + 2), count = u32(e + 4);
     int64_t value = type == 3 ? u16(e + 8) : u32(e + 8);  // SHORT or LONG
     if (tag == 256) header.width = value;

@@ -3,7 +3,18 @@
 The C++ server reimplements exactly these steps and a parity test holds the
 two to the same tensor, so change both or neither. Steps, in this order:
 
-1. Decode with cv2.imdecode(..., IMREAD_UNCHANGED). Undecodable -> ValueError.
+1. Decode at the smallest scale that still covers the input on both sides
+   (decode_scale, the server's ChooseDecodeScale):
+   - JPEG: the largest of 1/8, 1/4, 1/2 leaving ceil(w / d) >= W and
+     ceil(h / d) >= H, else 1; cv2.imdecode with IMREAD_REDUCED_GRAYSCALE_d
+     (gray models: libjpeg's luma, no chroma) or IMREAD_REDUCED_COLOR_d (rgb
+     models), IMREAD_GRAYSCALE / IMREAD_COLOR at 1, always with
+     IMREAD_IGNORE_ORIENTATION. The server decodes with libjpeg-turbo
+     directly, with the same settings: the same pixels.
+   - WebP: libwebp (webp.py) rescales straight to (W, H) while decoding when
+     neither side grows, else decodes whole; into BGR.
+   - Others: cv2.imdecode(..., IMREAD_UNCHANGED), whole.
+   Undecodable -> ValueError. The original size is the header's.
 2. Depth to 8 bits. uint8 is kept. uint16 becomes rint(v / 257) (0..65535
    onto 0..255). C++: cv::Mat::convertTo(dst, CV_8U, 1.0 / 257), whose
    cvRound agrees: v / 257 is never within 0.0019 of a .5 tie, far more than
@@ -33,18 +44,90 @@ from typing import Any, Mapping, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from . import webp
+
 RESIZE_RULE = "area_or_linear"
 
+_JPEG_FLAGS = {  # (denominator, gray) -> cv2.imdecode flags
+    (1, True): cv2.IMREAD_GRAYSCALE, (1, False): cv2.IMREAD_COLOR,
+    (2, True): cv2.IMREAD_REDUCED_GRAYSCALE_2, (2, False): cv2.IMREAD_REDUCED_COLOR_2,
+    (4, True): cv2.IMREAD_REDUCED_GRAYSCALE_4, (4, False): cv2.IMREAD_REDUCED_COLOR_4,
+    (8, True): cv2.IMREAD_REDUCED_GRAYSCALE_8, (8, False): cv2.IMREAD_REDUCED_COLOR_8,
+}
 
-def decode(encoded: bytes) -> np.ndarray:
-    """Steps 1-3: bytes -> uint8 image, [H, W] gray or [H, W, 3] BGR."""
+
+def jpeg_size(encoded: bytes) -> Tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    pos = 2
+    while pos + 4 <= len(encoded):
+        if encoded[pos] != 0xFF:
+            break
+        marker = encoded[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if pos + 9 > len(encoded):
+                break
+            return int.from_bytes(encoded[pos + 7:pos + 9], "big"), int.from_bytes(encoded[pos + 5:pos + 7], "big")
+        pos += 2 + int.from_bytes(encoded[pos + 2:pos + 4], "big")
+    raise ValueError("JPEG header is truncated or corrupt")
+
+
+def image_format(encoded: bytes) -> str:
+    """"JPEG", "WebP" or "other" (what OpenCV decodes whole)."""
+    if encoded[:2] == b"\xff\xd8":
+        return "JPEG"
+    if encoded[:4] == b"RIFF" and encoded[8:12] == b"WEBP":
+        return "WebP"
+    return "other"
+
+
+def decode_scale(fmt: str, width: int, height: int, input_width: int, input_height: int) -> Tuple[int, int, int]:
+    """(decoded width, decoded height, JPEG denominator): the server's
+    ChooseDecodeScale, the smallest decode covering the input on both sides."""
+    if fmt == "JPEG":
+        for d in (8, 4, 2):
+            w, h = -(-width // d), -(-height // d)
+            if w >= input_width and h >= input_height:
+                return w, h, d
+    elif fmt == "WebP" and width >= input_width and height >= input_height:
+        return input_width, input_height, 1
+    return width, height, 1
+
+
+def decode(encoded: bytes, meta_input: Optional[Mapping[str, Any]] = None) -> np.ndarray:
+    """Steps 1-3: bytes -> uint8 image, [H, W] gray or [H, W, 3] BGR.
+
+    With meta_input, JPEG and WebP are decoded at decode_scale (JPEG straight
+    into the model's colour); without, every image is decoded whole."""
+    return decode_with_size(encoded, meta_input)[0]
+
+
+def decode_with_size(encoded: bytes, meta_input: Optional[Mapping[str, Any]] = None) -> Tuple[np.ndarray, int, int]:
+    """decode(), plus the original image's width and height (the header's)."""
     if not encoded:
         raise ValueError("image is empty (0 bytes)")
+    fmt = image_format(encoded)
     buffer = np.frombuffer(encoded, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if meta_input is not None and fmt == "JPEG":
+        width, height = jpeg_size(encoded)
+        _, _, d = decode_scale(fmt, width, height, int(meta_input["width"]), int(meta_input["height"]))
+        flags = _JPEG_FLAGS[(d, meta_input["color"] == "gray")] | cv2.IMREAD_IGNORE_ORIENTATION
+        image = cv2.imdecode(buffer, flags)
+    elif meta_input is not None and fmt == "WebP":
+        width, height = webp.size(encoded)
+        w, h, _ = decode_scale(fmt, width, height, int(meta_input["width"]), int(meta_input["height"]))
+        image = webp.decode_bgr(encoded, w, h)
+    else:
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        width, height = (0, 0) if image is None else (image.shape[1], image.shape[0])
     if image is None or image.size == 0:
         raise ValueError(f"cannot decode image ({len(encoded)} bytes): not a format OpenCV reads, or corrupt")
-    return to_8bit_gray_or_bgr(image)
+    return to_8bit_gray_or_bgr(image), width, height
 
 
 def to_8bit_gray_or_bgr(image: np.ndarray) -> np.ndarray:
@@ -127,14 +210,14 @@ def preprocess(encoded: bytes, meta_input: Mapping[str, Any]) -> np.ndarray:
     Raises ValueError for empty, undecodable or unsupported images.
     """
     check_input_meta(meta_input)
-    return preprocess_image(decode(encoded), meta_input)
+    return preprocess_image(decode(encoded, meta_input), meta_input)
 
 
 def preprocess_with_size(encoded: bytes, meta_input: Mapping[str, Any]) -> Tuple[np.ndarray, int, int]:
     """preprocess(), plus the original image's width and height."""
     check_input_meta(meta_input)
-    image = decode(encoded)
-    return preprocess_image(image, meta_input), image.shape[1], image.shape[0]
+    image, width, height = decode_with_size(encoded, meta_input)
+    return preprocess_image(image, meta_input), width, height
 
 
 def scale_points_to_original(points: np.ndarray, orig_w: int, orig_h: int, in_w: int, in_h: int) -> np.ndarray:

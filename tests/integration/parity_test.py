@@ -3,7 +3,10 @@ preprocessing, LibTorch) and by the TorchScript model in Python with
 model/'s reference preprocessing gives the same probabilities within 1e-4.
 
 Covers the preprocessing paths: gray PNG, JPEG, 16-bit PNG, PNG with alpha,
-a colour image to shrink (INTER_AREA) and one to enlarge (INTER_LINEAR).
+a colour image to shrink (INTER_AREA) and one to enlarge (INTER_LINEAR), and
+photos decoded small: JPEGs of several sizes (DCT scaling 1/2 to 1/8, one
+progressive, a 12 MP one) and a WebP (libwebp's rescaler), made from Debian's
+sample photos (python3-skimage) scaled up.
 """
 import argparse
 import json
@@ -16,12 +19,32 @@ import cv2
 import numpy as np
 import torch
 
-from gcnserve_model.preprocess import preprocess
+from gcnserve_model.preprocess import preprocess, preprocess_with_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from gcnserve_process import Server  # noqa: E402
 
 TOLERANCE = 1e-4
+
+
+def photos() -> dict:
+    """Camera-like photos of several sizes: each decodes at another scale."""
+    from skimage import data
+    bgr = {name: cv2.cvtColor(getattr(data, name)(), cv2.COLOR_RGB2BGR)
+           for name in ("astronaut", "coffee", "chelsea", "rocket")}
+    jpeg = [cv2.IMWRITE_JPEG_QUALITY, 90]
+    progressive = jpeg + [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]
+    cases = {  # name: (source, width, height, params); the decode for 32x32
+        "photo_1920x1080.jpg": ("astronaut", 1920, 1080, jpeg),                 # 1/8
+        "photo_4032x3024.jpg": ("rocket", 4032, 3024, jpeg),                    # 1/8, 12 MP
+        "photo_451x300_progressive.jpg": ("chelsea", 451, 300, progressive),    # 1/8
+        "photo_240x200.jpg": ("coffee", 240, 200, jpeg),                        # 1/4
+        "photo_100x80.jpg": ("chelsea", 100, 80, jpeg),                         # 1/2
+        "photo_60x40.jpg": ("coffee", 60, 40, jpeg),                            # whole
+        "photo_800x600.webp": ("astronaut", 800, 600, [cv2.IMWRITE_WEBP_QUALITY, 90]),  # to 32x32
+    }
+    return {name: (cv2.resize(bgr[source], (w, h), interpolation=cv2.INTER_CUBIC), params)
+            for name, (source, w, h, params) in cases.items()}
 
 
 def make_images(samples: Path, out: Path) -> list:
@@ -36,6 +59,7 @@ def make_images(samples: Path, out: Path) -> list:
         "enlarge.bmp": (rng.integers(0, 255, (20, 17, 3), dtype=np.uint8), []),
     }
     made = list(files)
+    variants.update(photos())
     for name, (image, params) in variants.items():
         path = out / name
         assert cv2.imwrite(str(path), image, params), name
@@ -85,7 +109,7 @@ def main() -> int:
             diff = float(np.abs(served - expected).max())
             worst = max(worst, diff)
             points = np.array([[p.get("x", 0.0), p.get("y", 0.0)] for p in answer["response"]["points"]])
-            h, w = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED).shape[:2]
+            _, w, h = preprocess_with_size(path.read_bytes(), meta["input"])
             scale = np.array([w / meta["input"]["width"], h / meta["input"]["height"]])
             expected_points = out["points"][0].numpy() * scale
             point_diff = float(np.abs(points - expected_points).max())

@@ -118,3 +118,75 @@ def test_points_scale_back_to_the_original_image() -> None:
     points = np.array([[[16.0, 16.0], [0.0, 32.0]]])
     scaled = scale_points_to_original(points, orig_w=28, orig_h=56, in_w=32, in_h=32)
     np.testing.assert_allclose(scaled, [[[14.0, 28.0], [0.0, 56.0]]])
+
+
+# --- Decoding at the scale the model needs (the server's ChooseDecodeScale) ---
+
+from gcnserve_model.preprocess import decode, decode_scale, jpeg_size  # noqa: E402
+from gcnserve_model import webp  # noqa: E402
+
+GRAY64 = {**GRAY32, "height": 64, "width": 64}
+
+
+@pytest.mark.parametrize("fmt, width, height, expected", [
+    ("JPEG", 1920, 1080, (240, 135, 8)),
+    ("JPEG", 4032, 3024, (504, 378, 8)),
+    ("JPEG", 513, 513, (65, 65, 8)),      # ceil(513 / 8) = 65
+    ("JPEG", 503, 600, (126, 150, 4)),    # ceil(503 / 8) = 63 < 64
+    ("JPEG", 200, 130, (100, 65, 2)),
+    ("JPEG", 127, 127, (64, 64, 2)),
+    ("JPEG", 126, 4000, (126, 4000, 1)),  # one side too small
+    ("JPEG", 28, 28, (28, 28, 1)),
+    ("WebP", 1920, 1080, (64, 64, 1)),    # libwebp rescales to the input
+    ("WebP", 100, 63, (100, 63, 1)),
+    ("other", 4032, 3024, (4032, 3024, 1)),  # PNG, BMP, TIFF, PNM: whole
+])
+def test_decode_scale_is_the_smallest_that_covers_the_input(fmt, width, height, expected) -> None:
+    assert decode_scale(fmt, width, height, 64, 64) == expected
+
+
+def photo(width: int, height: int) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 5)
+    return image
+
+
+@pytest.mark.parametrize("width, height, flag", [
+    (1920, 1080, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+    (300, 260, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+    (130, 200, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+    (100, 60, cv2.IMREAD_GRAYSCALE),
+])
+def test_jpeg_for_a_gray_model_is_decoded_reduced_into_luma(width, height, flag) -> None:
+    data = encode(photo(width, height), ".jpg")
+    assert jpeg_size(data) == (width, height)
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    np.testing.assert_array_equal(decode(data, GRAY64), expected)
+    tensor, w, h = preprocess_with_size(data, GRAY64)
+    assert (w, h) == (width, height)  # the header's size, not the decoded one
+
+
+def test_jpeg_for_an_rgb_model_is_decoded_reduced_in_colour() -> None:
+    data = encode(photo(1000, 700), ".jpg")
+    rgb64 = {**RGB32, "height": 64, "width": 64}
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_8 | cv2.IMREAD_IGNORE_ORIENTATION)
+    np.testing.assert_array_equal(decode(data, rgb64), expected)
+
+
+def test_webp_is_rescaled_by_libwebp_close_to_a_full_decode_and_area_resize() -> None:
+    source = photo(800, 600)
+    ok, buf = cv2.imencode(".webp", source, [cv2.IMWRITE_WEBP_QUALITY, 100])
+    data = buf.tobytes()
+    assert webp.size(data) == (800, 600)
+    scaled = decode(data, GRAY64)
+    assert scaled.shape == (64, 64, 3)
+    full = cv2.resize(cv2.imdecode(buf, cv2.IMREAD_COLOR), (64, 64), interpolation=cv2.INTER_AREA)
+    assert np.abs(scaled.astype(int) - full.astype(int)).max() <= 3
+    # Without a model, a WebP is decoded whole, as before.
+    np.testing.assert_array_equal(decode(data), cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
+
+
+def test_truncated_webp_is_refused() -> None:
+    data = encode(photo(200, 150), ".webp")
+    with pytest.raises(ValueError, match="not enough data"):
+        webp.decode_bgr(data[: len(data) // 2], 64, 64)

@@ -27,6 +27,13 @@ InputSpec GraySpec() {
   return spec;
 }
 
+InputSpec GraySpec64() {
+  InputSpec spec = GraySpec();
+  spec.height = 64;
+  spec.width = 64;
+  return spec;
+}
+
 std::string Encode(const cv::Mat& image, const std::string& ext,
                    std::vector<int> params = {}) {
   std::vector<uchar> bytes;
@@ -233,6 +240,257 @@ TEST(ImagePreprocessorTest, PixelLimitAppliesToRealImages) {
   EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
   ImagePreprocessor roomy(GraySpec(), 37 * 23);
   EXPECT_TRUE(roomy.Process(Encode(Colour(), ".bmp")).ok());
+}
+
+
+// --- Decode scale, plan and budget ---
+
+ImageHeader Header(const char* format, int64_t width, int64_t height) {
+  ImageHeader header;
+  header.format = format;
+  header.width = width;
+  header.height = height;
+  return header;
+}
+
+struct ScaleCase {
+  const char* format;
+  int64_t width, height;
+  int input;  // square model input
+  int64_t decoded_width, decoded_height;
+  int denominator;
+};
+
+class ChooseDecodeScaleTest : public ::testing::TestWithParam<ScaleCase> {};
+
+TEST_P(ChooseDecodeScaleTest, SmallestDecodeThatCoversTheInput) {
+  const ScaleCase c = GetParam();
+  DecodeScale scale =
+      ChooseDecodeScale(Header(c.format, c.width, c.height), c.input, c.input);
+  EXPECT_EQ(scale.width, c.decoded_width);
+  EXPECT_EQ(scale.height, c.decoded_height);
+  EXPECT_EQ(scale.denominator, c.denominator);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryFormatAndSize, ChooseDecodeScaleTest,
+    ::testing::Values(
+        // JPEG: the largest of 1/8, 1/4, 1/2 leaving both sides >= 64.
+        ScaleCase{"JPEG", 1920, 1080, 64, 240, 135, 8},
+        ScaleCase{"JPEG", 4032, 3024, 64, 504, 378, 8},
+        ScaleCase{"JPEG", 3024, 4032, 224, 378, 504, 8},
+        ScaleCase{"JPEG", 513, 513, 64, 65, 65, 8},  // ceil(513 / 8) = 65
+        ScaleCase{"JPEG", 503, 600, 64, 126, 150, 4},  // ceil(503 / 8) = 63
+        ScaleCase{"JPEG", 505, 505, 64, 64, 64, 8},   // exactly the input
+        ScaleCase{"JPEG", 500, 300, 64, 125, 75, 4},
+        ScaleCase{"JPEG", 200, 130, 64, 100, 65, 2},
+        ScaleCase{"JPEG", 127, 127, 64, 64, 64, 2},
+        ScaleCase{"JPEG", 126, 4000, 64, 126, 4000, 1},  // one side too small
+        ScaleCase{"JPEG", 64, 64, 64, 64, 64, 1},
+        ScaleCase{"JPEG", 28, 28, 64, 28, 28, 1},  // grows: full size
+        ScaleCase{"JPEG", 1920, 1080, 1080, 1920, 1080, 1},
+        // WebP: libwebp rescales straight to the input when nothing grows.
+        ScaleCase{"WebP", 1920, 1080, 64, 64, 64, 1},
+        ScaleCase{"WebP", 64, 64, 64, 64, 64, 1},
+        ScaleCase{"WebP", 100, 63, 64, 100, 63, 1},
+        ScaleCase{"WebP", 28, 28, 64, 28, 28, 1},
+        // No scaled decoding: always the full size.
+        ScaleCase{"PNG", 4032, 3024, 64, 4032, 3024, 1},
+        ScaleCase{"PNG", 28, 28, 64, 28, 28, 1},
+        ScaleCase{"BMP", 1920, 1080, 64, 1920, 1080, 1},
+        ScaleCase{"TIFF", 1920, 1080, 64, 1920, 1080, 1},
+        ScaleCase{"PNM", 1920, 1080, 64, 1920, 1080, 1}),
+    [](const auto& info) {
+      const ScaleCase& c = info.param;
+      return std::string(c.format) + "_" + std::to_string(c.width) + "x" +
+             std::to_string(c.height) + "_into_" + std::to_string(c.input);
+    });
+
+// Real encoded headers of every format, each read and planned for a 64x64
+// gray model: the plan's size, channels and bytes.
+struct PlanCase {
+  const char* ext;
+  int width, height, type;
+  int64_t decoded_width, decoded_height;
+  int channels, bytes_per_sample;
+};
+
+class PlanTest : public ::testing::TestWithParam<PlanCase> {};
+
+TEST_P(PlanTest, HeaderGivesTheDecodeAndItsBytes) {
+  const PlanCase c = GetParam();
+  cv::Mat image(c.height, c.width, c.type, cv::Scalar::all(100));
+  ImagePreprocessor preprocessor(GraySpec64(), 50'000'000);
+  absl::StatusOr<DecodePlan> plan = preprocessor.Plan(Encode(image, c.ext));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->header.width, c.width);
+  EXPECT_EQ(plan->header.height, c.height);
+  EXPECT_EQ(plan->scale.width, c.decoded_width);
+  EXPECT_EQ(plan->scale.height, c.decoded_height);
+  EXPECT_EQ(plan->channels, c.channels);
+  EXPECT_EQ(plan->bytes_per_sample, c.bytes_per_sample);
+  EXPECT_EQ(plan->decoded_bytes, c.decoded_width * c.decoded_height *
+                                     c.channels * c.bytes_per_sample);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryFormat, PlanTest,
+    ::testing::Values(
+        PlanCase{".jpg", 1001, 700, CV_8UC3, 126, 88, 1, 1},  // gray model: luma
+        PlanCase{".jpg", 100, 100, CV_8UC1, 100, 100, 1, 1},
+        PlanCase{".webp", 640, 480, CV_8UC3, 64, 64, 3, 1},
+        PlanCase{".webp", 40, 30, CV_8UC4, 40, 30, 3, 1},
+        PlanCase{".png", 300, 200, CV_16UC4, 300, 200, 4, 2},
+        PlanCase{".png", 300, 200, CV_8UC3, 300, 200, 3, 1},
+        PlanCase{".png", 30, 20, CV_8UC1, 30, 20, 1, 1},
+        PlanCase{".bmp", 300, 200, CV_8UC3, 300, 200, 3, 1},
+        PlanCase{".tiff", 300, 200, CV_16UC3, 300, 200, 3, 2},
+        PlanCase{".tiff", 300, 200, CV_8UC1, 300, 200, 1, 1},
+        PlanCase{".ppm", 300, 200, CV_8UC3, 300, 200, 3, 1},
+        PlanCase{".pgm", 300, 200, CV_16UC1, 300, 200, 1, 2}),
+    [](const auto& info) {
+      const PlanCase& c = info.param;
+      return std::string(c.ext + 1) + "_" + std::to_string(c.width) + "x" +
+             std::to_string(c.height) + "_" + std::to_string(c.type);
+    });
+
+// A file whose header says `width` x `height` and holds almost nothing else.
+std::string ClaimSize(std::string bytes, const char* format, uint32_t width,
+                      uint32_t height) {
+  auto be = [&](size_t at, uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) {
+      bytes[at + i] = static_cast<char>(v >> (8 * (n - 1 - i)));
+    }
+  };
+  if (std::string(format) == "PNG") {
+    be(16, width, 4);
+    be(20, height, 4);
+  } else {  // JPEG
+    size_t sof = bytes.find("\xFF\xC0");
+    be(sof + 5, height, 2);
+    be(sof + 7, width, 2);
+  }
+  return bytes;
+}
+
+TEST(ImagePreprocessorTest, DecodeBudgetRefusesA16BitRgbaPngOf7000x7000) {
+  // 381 KB on the wire in the attack; 392 MB decoded.
+  std::string png = ClaimSize(
+      Encode(cv::Mat(8, 8, CV_16UC4, cv::Scalar::all(9)), ".png"), "PNG", 7000, 7000);
+  ImagePreprocessor preprocessor(GraySpec64(), 50'000'000, int64_t{128} << 20);
+  absl::StatusOr<PreprocessedImage> image = preprocessor.Process(png);
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(image.status().message()),
+            "decoding this 7000x7000 PNG image takes 392000000 bytes "
+            "(7000x7000, 4 channel(s) of 16 bits), more than the 134217728 "
+            "allowed");
+}
+
+TEST(ImagePreprocessorTest, DecodeBudgetPassesA12MegapixelJpegEvenDecodedWhole) {
+  std::string jpeg = ClaimSize(Encode(Colour(), ".jpg"), "JPEG", 4032, 3024);
+  InputSpec large = GraySpec();  // an RGB model as large as the photo
+  large.width = 4032;
+  large.height = 3024;
+  large.channels = 3;
+  large.color = "rgb";
+  large.mean = {0, 0, 0};
+  large.std = {1, 1, 1};
+  ImagePreprocessor whole(large, 50'000'000, int64_t{128} << 20);
+  absl::StatusOr<DecodePlan> plan = whole.Plan(jpeg);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->scale.denominator, 1);
+  EXPECT_EQ(plan->decoded_bytes, 4032 * 3024 * 3);
+
+  // For the 64x64 gray model it is an eighth each way, luma only: 190 KB.
+  ImagePreprocessor small(GraySpec64(), 50'000'000, int64_t{128} << 20);
+  plan = small.Plan(jpeg);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->decoded_bytes, 504 * 378);
+}
+
+// --- Strict images: real truncated files of every format ---
+
+struct TruncatedCase {
+  const char* ext;
+  const char* cause;
+};
+
+class TruncatedTest : public ::testing::TestWithParam<TruncatedCase> {};
+
+TEST_P(TruncatedTest, DataThatEndsBeforeThePixelsIsRefusedWithItsCause) {
+  cv::Mat photo(480, 640, CV_8UC3);
+  cv::randu(photo, 0, 255);
+  cv::GaussianBlur(photo, photo, {0, 0}, 3);
+  const std::string whole = Encode(photo, GetParam().ext);
+  ImagePreprocessor preprocessor(GraySpec64(), 50'000'000);
+  ASSERT_TRUE(preprocessor.Process(whole).ok());
+  for (size_t keep : {whole.size() / 2, whole.size() - whole.size() / 10}) {
+    absl::StatusOr<PreprocessedImage> image =
+        preprocessor.Process(whole.substr(0, keep));
+    EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument)
+        << keep << " of " << whole.size();
+    EXPECT_THAT(std::string(image.status().message()),
+                HasSubstr(GetParam().cause));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryFormat, TruncatedTest,
+    ::testing::Values(
+        TruncatedCase{".jpg", "JPEG data ends before the last scanline"},
+        TruncatedCase{".png", "PNG data ends before the image does"},
+        TruncatedCase{".webp", "WebP data ends before the image does"},
+        TruncatedCase{".bmp", "BMP data ends before the last row"},
+        TruncatedCase{".ppm", "PNM data ends before the last row"},
+        TruncatedCase{".tiff", "TIFF data ends before its image file directory"}),
+    [](const auto& info) { return std::string(info.param.ext + 1); });
+
+TEST(ImagePreprocessorTest, PngChunkFailingItsCrcIsRefusedAsCorrupt) {
+  std::string bytes = Encode(Colour(), ".png");
+  size_t idat = bytes.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  bytes[idat + 10] ^= 0x55;
+  ImagePreprocessor preprocessor(GraySpec(), 1'000'000);
+  auto image = preprocessor.Process(bytes);
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(image.status().message()),
+              HasSubstr("PNG chunk IDAT at byte"));
+  EXPECT_THAT(std::string(image.status().message()), HasSubstr("CRC"));
+}
+
+TEST(ImagePreprocessorTest, BytesAfterTheEndStillPass) {
+  ImagePreprocessor preprocessor(GraySpec(), 1'000'000);
+  for (const char* ext : {".png", ".jpg", ".bmp"}) {
+    std::string bytes = Encode(Colour(), ext);
+    auto clean = preprocessor.Process(bytes);
+    auto padded = preprocessor.Process(bytes + std::string(100, 'x'));
+    ASSERT_TRUE(padded.ok()) << ext << ": " << padded.status();
+    EXPECT_EQ(padded->chw, clean->chw) << ext;
+  }
+}
+
+// Decoding small is a shortcut, not another picture: it stays close to
+// decoding whole, then shrinking.
+TEST(ImagePreprocessorTest, ScaledDecodesStayCloseToFullDecodes) {
+  cv::Mat photo(1080, 1920, CV_8UC3);
+  cv::randu(photo, 0, 255);
+  cv::GaussianBlur(photo, photo, {0, 0}, 25);
+  ImagePreprocessor preprocessor(GraySpec64(), 50'000'000);
+  for (const char* ext : {".jpg", ".webp"}) {
+    std::string bytes = Encode(photo, ext, {cv::IMWRITE_JPEG_QUALITY, 95});
+    absl::StatusOr<PreprocessedImage> ours = preprocessor.Process(bytes);
+    ASSERT_TRUE(ours.ok()) << ours.status();
+    cv::Mat full = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U,
+                                        bytes.data()),
+                                cv::IMREAD_GRAYSCALE);
+    cv::resize(full, full, {64, 64}, 0, 0, cv::INTER_AREA);
+    double worst = 0;
+    for (int i = 0; i < 64 * 64; ++i) {
+      double pixel = ours->chw[i] * 0.25 + 0.5;  // undo the normalization
+      worst = std::max(worst, std::abs(pixel - full.data[i] / 255.0));
+    }
+    EXPECT_LT(worst, 4 / 255.0) << ext;
+  }
 }
 
 }  // namespace
