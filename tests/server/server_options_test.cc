@@ -62,6 +62,8 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
         "--default-model", "--max-batch-size", "--max-queue-delay-us",
         "--max-queue-size", "--device", "--intra-op-threads",
         "--preprocess-threads", "--max-image-pixels", "--max-message-bytes",
+        "--max-decode-bytes", "--max-decode-bytes-in-flight",
+        "GCNSERVE_MAX_DECODE_BYTES_IN_FLIGHT",
         "--drain-grace-s", "--drain-timeout-s", "--repository-poll-s", "--tls-cert",
         "--tls-key", "--tls-client-ca", "GCNSERVE_MAX_BATCH_SIZE"}) {
     EXPECT_THAT(help, HasSubstr(flag));
@@ -103,6 +105,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--drain-grace-s=-1"}, "--drain-grace-s"},
         BadCase{{"--preprocess-threads=0"}, "--preprocess-threads"},
         BadCase{{"--max-image-pixels=0"}, "--max-image-pixels"},
+        BadCase{{"--max-decode-bytes=12"}, "--max-decode-bytes"},
+        BadCase{{"--max-decode-bytes=2000000",
+                 "--max-decode-bytes-in-flight=1000000"},
+                "at least --max-decode-bytes"},
         BadCase{{"--model-repository="}, "--model-repository"},
         BadCase{{"--no-such-flag=1"}, "--no-such-flag"},
         BadCase{{"--max-batch-size"}, "needs a value"},
@@ -110,6 +116,21 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--tls-key=k.pem"}, "--tls-cert"},
         BadCase{{"--tls-client-ca=ca.pem"}, "--tls-client-ca needs --tls-cert"},
         BadCase{{"stray"}, "stray"}));
+
+TEST(ServerOptionsTest, DecodeBudgetsPassACameraPhotoAndRefuseTheAttack) {
+  auto options = Parse({});
+  ASSERT_TRUE(options.ok());
+  const int64_t camera_jpeg = int64_t{4032} * 3024 * 3;  // whole, in colour
+  const int64_t attack_png = int64_t{7000} * 7000 * 4 * 2;  // RGBA, 16 bits
+  EXPECT_GE((*options)->max_decode_bytes, camera_jpeg);
+  EXPECT_LT((*options)->max_decode_bytes, attack_png);
+  EXPECT_GE((*options)->max_decode_bytes_in_flight, (*options)->max_decode_bytes);
+  auto set = Parse({"--max-decode-bytes=1000000"},
+                   {{"GCNSERVE_MAX_DECODE_BYTES_IN_FLIGHT", "3000000"}});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ((*set)->max_decode_bytes, 1'000'000);
+  EXPECT_EQ((*set)->max_decode_bytes_in_flight, 3'000'000);
+}
 
 TEST(ServerOptionsTest, TlsIsOffByDefaultAndTakesItsFiles) {
   auto plain = Parse({});
