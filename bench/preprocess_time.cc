@@ -1,14 +1,12 @@
 // In-process preprocessing time per image (ImagePreprocessor::Process for a
 // 64x64 gray model, the bundled models' input), beside libjpeg-turbo's
-// entropy-decoding floor of the same files (jpeg_read_coefficients: Huffman
-// decoding only, no IDCT, colour or resize). Built and run by
+// entropy-decoding floor of the same files (bench/jpeg_entropy_decoder.h). Built and run by
 // bench/preprocess_time.sh, which compiles it against two versions of the
 // preprocessor to compare them side by side.
 //
 // usage: preprocess_time ROUNDS FILE...
 #include <cstdio>
 #include <cstdlib>
-#include <jpeglib.h>
 
 #include <chrono>
 #include <fstream>
@@ -16,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/jpeg_entropy_decoder.h"
 #include "server/image_preprocessor.h"
 
 namespace {
@@ -27,19 +26,6 @@ std::string Read(const char* path) {
   std::stringstream bytes;
   bytes << file.rdbuf();
   return bytes.str();
-}
-
-void EntropyDecode(const std::string& bytes) {
-  jpeg_decompress_struct cinfo;
-  jpeg_error_mgr err;
-  cinfo.err = jpeg_std_error(&err);
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
-               bytes.size());
-  jpeg_read_header(&cinfo, TRUE);
-  jpeg_read_coefficients(&cinfo);
-  jpeg_finish_decompress(&cinfo);
-  jpeg_destroy_decompress(&cinfo);
 }
 
 double Ms(Clock::duration d) {
@@ -69,7 +55,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "cannot preprocess one of the files\n");
       return 1;
     }
-    EntropyDecode(file);
+    (void)gcnserve::EntropyDecodeJpeg(file);
   }
   double preprocess = 0, floor = 0;
   for (int r = 0; r < rounds; ++r) {
@@ -77,7 +63,7 @@ int main(int argc, char** argv) {
       Clock::time_point a = Clock::now();
       auto image = preprocessor.Process(file);
       Clock::time_point b = Clock::now();
-      EntropyDecode(file);
+      (void)gcnserve::EntropyDecodeJpeg(file);
       Clock::time_point c = Clock::now();
       preprocess += Ms(b - a);
       floor += Ms(c - b);

@@ -2,8 +2,8 @@
 # Preprocessing time per JPEG photo, before and after a change, side by side
 # in one run: bench/preprocess_time.cc compiled against the preprocessor of
 # git revision BEFORE and of the working tree, run in alternation on photos
-# made here from Debian's sample photos (python3-skimage) scaled up: four
-# 1920x1080 and four 4032x3024 JPEGs at quality 90.
+# from bench/make_photos.py: four 1920x1080 and four 4032x3024 JPEGs at
+# quality 90.
 # usage: bench/preprocess_time.sh [BEFORE_REV] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,18 +12,8 @@ runs=${2:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-/usr/bin/python3 - "$work" <<'PY'
-import sys
-import cv2
-from skimage import data
-out = sys.argv[1]
-for name in ("astronaut", "coffee", "chelsea", "rocket"):
-    bgr = cv2.cvtColor(getattr(data, name)(), cv2.COLOR_RGB2BGR)
-    for tag, size in (("hd", (1920, 1080)), ("12mp", (4032, 3024))):
-        big = cv2.resize(bgr, size, interpolation=cv2.INTER_CUBIC)
-        cv2.imwrite(f"{out}/{tag}_{name}.jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])
-PY
-
+/usr/bin/python3 bench/make_photos.py "$work/hd" 1920 1080 4 >/dev/null
+/usr/bin/python3 bench/make_photos.py "$work/12mp" 4032 3024 4 >/dev/null
 libs="-lopencv_imgcodecs -lopencv_imgproc -lopencv_core -ljpeg -lwebp -lz
       $(pkg-config --libs absl_status absl_statusor absl_strings absl_time)"
 build() {  # OUT SOURCE_ROOT
@@ -33,7 +23,7 @@ build() {  # OUT SOURCE_ROOT
   done
   # shellcheck disable=SC2086
   g++ -O2 -DNDEBUG -std=c++17 -I"$2" -I. -I/usr/include/opencv4 \
-    bench/preprocess_time.cc "${sources[@]}" -o "$1" $libs
+    bench/preprocess_time.cc bench/jpeg_entropy_decoder.cc "${sources[@]}" -o "$1" $libs
 }
 mkdir -p "$work/before/server"
 for f in $(git ls-tree --name-only "$before_rev" server/); do
@@ -46,7 +36,7 @@ printf '%-6s %-7s %14s %10s %16s\n' run photos "preprocess ms" "floor ms" "prepr
 for ((run = 1; run <= runs; run++)); do
   for which in before after; do
     for tag in hd 12mp; do
-      read -r prep floor < <("$work/preprocess_$which" 5 "$work"/${tag}_*.jpg)
+      read -r prep floor < <("$work/preprocess_$which" 5 "$work"/${tag}/*.jpg)
       printf '%-6s %-7s %14s %10s %16.2f  (%s)\n' "$run" "$tag" "$prep" "$floor" \
         "$(echo "$prep / $floor" | bc -l)" "$which"
     done
