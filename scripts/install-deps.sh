@@ -15,6 +15,10 @@ packages=(
   libgtest-dev libgmock-dev libcurl4-openssl-dev
   # bench/: libjpeg's entropy decoding (the decode floor of gcnserve_limit)
   libjpeg-dev
+  # the fuzzer (tests/fuzz: libFuzzer with ASan and UBSan, Debian's clang)
+  clang libclang-rt-14-dev
+  # jemalloc, measured against glibc malloc by bench/memory_soak.sh
+  libjemalloc2
   # model/ and Python tests (run with /usr/bin/python3)
   python3-torch python3-numpy python3-pytest python3-tqdm python3-opencv
   python3-matplotlib
