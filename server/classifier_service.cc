@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/bounded_text.h"
 #include "server/response_builder.h"
 
 namespace gcnserve {
@@ -13,7 +14,7 @@ namespace gcnserve {
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+                      BoundStatusMessage(status.message()));
 }
 
 // One classification from arrival to answer.
@@ -378,9 +379,12 @@ class ClassifierService::Stream
   void ItemDone(const std::shared_ptr<Item>& item, const absl::Status& status) {
     if (!status.ok()) {
       item->response.Clear();
-      item->response.set_request_id(item->request.request_id());
+      if (item->request.request_id().size() <= kMaxRequestIdBytes) {
+        item->response.set_request_id(item->request.request_id());
+      }
       item->response.mutable_error()->set_code(static_cast<int>(status.code()));
-      item->response.mutable_error()->set_message(std::string(status.message()));
+      item->response.mutable_error()->set_message(
+          BoundStatusMessage(status.message()));
     }
     const v1::ClassifyResponse* write = nullptr;
     bool finish = false;

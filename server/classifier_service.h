@@ -26,7 +26,8 @@
 namespace gcnserve {
 
 // Maps an internal status to the status a client sees. The one place where
-// absl::Status becomes grpc::Status.
+// absl::Status becomes grpc::Status; the message is cut to
+// kMaxStatusMessageBytes (server/bounded_text.h).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The gcnserve.v1.Classifier service on gRPC's callback API. A handler never

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/bounded_text.h"
 #include "server/log.h"
 
 namespace gcnserve {
@@ -315,7 +316,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelManager::Find(
     std::vector<std::string> names;
     for (const auto& [known, versions] : models_) names.push_back(known);
     if (name.empty()) return absl::UnavailableError("no model is ready yet");
-    return absl::NotFoundError(absl::StrCat("model '", name,
+    return absl::NotFoundError(absl::StrCat("model '", EchoText(name),
                                             "' not found; served: ",
                                             absl::StrJoin(names, ", ")));
   }

@@ -36,6 +36,11 @@ absl::Status ReadResponseOptions(const v1::ClassifyRequest& request,
                      "; allowed: 0 (every edge) or more"));
   }
   options.max_edges_per_node = request.max_edges_per_node();
+  if (request.request_id().size() > kMaxRequestIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id is ", request.request_id().size(),
+                     " bytes; allowed: at most ", kMaxRequestIdBytes));
+  }
   return absl::OkStatus();
 }
 

@@ -17,8 +17,12 @@ struct ResponseOptions {
   int original_height = 0;
 };
 
-// Checks the request's own fields (top_k, graph, max_edges_per_node) and
-// fills `options` from them; INVALID_ARGUMENT names the bad field.
+// The longest request_id accepted, in bytes; every answer echoes it.
+inline constexpr size_t kMaxRequestIdBytes = 256;
+
+// Checks the request's own fields (top_k, graph, max_edges_per_node,
+// request_id) and fills `options` from them; INVALID_ARGUMENT names the bad
+// field.
 absl::Status ReadResponseOptions(const v1::ClassifyRequest& request,
                                  ResponseOptions& options);
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/file_digest.h"
 #include "server/log.h"
+#include "server/rate_limited_log.h"
 #include "server/status_macros.h"
 #include "server/torch_model_runner.h"
 
@@ -108,6 +109,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     const ServerOptions& options) {
   GCN_RETURN_IF_ERROR(TorchModelRunner::CheckDevice(options.device));
+  // gRPC's parser refuses a request with invalid UTF-8 in a string field
+  // before the service sees it, and protobuf logs each one.
+  RateLimitProtobufLog();
   GCN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                        ServerCredentials(options));
   int threads = options.intra_op_threads > 0

@@ -115,5 +115,17 @@ TEST(ResponseBuilderTest, RequestFieldsAreChecked) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ResponseBuilderTest, RequestIdIsBounded) {
+  ResponseOptions options;
+  v1::ClassifyRequest request;
+  request.set_request_id(std::string(kMaxRequestIdBytes, 'r'));
+  EXPECT_TRUE(ReadResponseOptions(request, options).ok());
+  request.set_request_id(std::string(100'000, 'r'));
+  absl::Status status = ReadResponseOptions(request, options);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "request_id is 100000 bytes; allowed: at most 256");
+}
+
 }  // namespace
 }  // namespace gcnserve
