@@ -5,6 +5,8 @@
 #include <sstream>
 #include <utility>
 
+#include "client/service_config.h"
+
 namespace gcnserve {
 namespace {
 
@@ -111,6 +113,7 @@ ClassifierClient::ClassifierClient(
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
   args.SetLoadBalancingPolicyName("round_robin");
+  args.SetServiceConfigJSON(kServiceConfigJson);
   args.SetCompressionAlgorithm(options.compression);
   if (!options.tls.server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls.server_name);

@@ -19,7 +19,9 @@ absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("server is shutting down");
     if (static_cast<int>(queue_.size()) >= options_.max_queue_size) {
-      return absl::ResourceExhaustedError(
+      // UNAVAILABLE, not RESOURCE_EXHAUSTED: an overloaded replica is a
+      // transient condition that gRPC retry policies retry, elsewhere.
+      return absl::UnavailableError(
           "queue is full: " + std::to_string(options_.max_queue_size) +
           " requests are waiting; retry later");
     }

@@ -91,8 +91,8 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  // Queues a task. RESOURCE_EXHAUSTED when the queue is full, UNAVAILABLE
-  // after Stop(); the task is then returned unconsumed in `task`.
+  // Queues a task. UNAVAILABLE when the queue is full or after Stop(); the
+  // task is then returned unconsumed in `task`.
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
 
   // Fails the tasks whose deadline has passed and, if a batch is due now,

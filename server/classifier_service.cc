@@ -135,7 +135,7 @@ void ClassifierService::Submit(const CallContext& context,
     call->decode = *std::move(reserved);
   }
   if (!pool_->TrySubmit([this, call] { Preprocess(call); })) {
-    Finish(*call, absl::ResourceExhaustedError(
+    Finish(*call, absl::UnavailableError(
                       "the preprocessing queue is full; retry later"));
   }
 }

@@ -30,14 +30,20 @@ absl::StatusOr<MHD_Daemon*> StartHttpDaemon(const HttpDaemonOptions& options,
   unsigned flags = options.threading;
   if (found->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   std::vector<MHD_OptionItem> items = {
-      {MHD_OPTION_SOCK_ADDR, 0, found->ai_addr},
-      {MHD_OPTION_CONNECTION_TIMEOUT, 30, nullptr},
-      {MHD_OPTION_CONNECTION_LIMIT, 256, nullptr},
-  };
-  if (options.on_completed) {
-    items.push_back({MHD_OPTION_NOTIFY_COMPLETED,
-                     reinterpret_cast<intptr_t>(options.on_completed),
-                     options.on_completed_arg});
+      {MHD_OPTION_SOCK_ADDR, 0, found->ai_addr}};
+  if (options.guard) {
+    for (const MHD_OptionItem& item : options.guard->DaemonOptions(
+             options.on_completed, options.on_completed_arg)) {
+      items.push_back(item);
+    }
+  } else {
+    items.push_back({MHD_OPTION_CONNECTION_TIMEOUT, 30, nullptr});
+    items.push_back({MHD_OPTION_CONNECTION_LIMIT, 256, nullptr});
+    if (options.on_completed) {
+      items.push_back({MHD_OPTION_NOTIFY_COMPLETED,
+                       reinterpret_cast<intptr_t>(options.on_completed),
+                       options.on_completed_arg});
+    }
   }
   const bool tls = !options.tls_cert_pem.empty();
   if (tls) {

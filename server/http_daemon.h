@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/http_guard.h"
 
 namespace gcnserve {
 
@@ -24,11 +25,14 @@ struct HttpDaemonOptions {
   // Called when a request ends, answered or not (MHD_OPTION_NOTIFY_COMPLETED).
   MHD_RequestCompletedCallback on_completed = nullptr;
   void* on_completed_arg = nullptr;
+  // The port's limits on connections and on the time a request may take
+  // (HttpGuard); it outlives the daemon. Null: an idle connection is closed
+  // after 30 s, at most 256 connections at once.
+  HttpGuard* guard = nullptr;
 };
 
-// Starts a libmicrohttpd daemon with the guards every gcnserve HTTP port
-// shares (an idle connection is closed after 30 s; at most 256 connections
-// at once), calling `handler` with `handler_arg` for each request.
+// Starts a libmicrohttpd daemon behind options.guard, calling `handler`
+// with `handler_arg` for each request.
 // INVALID_ARGUMENT when the address does not resolve, UNAVAILABLE when it
 // cannot be listened on; both name options.flag.
 absl::StatusOr<MHD_Daemon*> StartHttpDaemon(const HttpDaemonOptions& options,

@@ -126,6 +126,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   daemon.tls_cert_pem = options.tls_cert_pem;
   daemon.tls_key_pem = options.tls_key_pem;
   daemon.on_completed = &OnCompleted;
+  HttpGuard::Options guard;
+  guard.max_connections = 256;
+  guard.max_connections_per_address = 64;
+  guard.request_time = std::chrono::seconds(120);
+  server->guard_ = std::make_unique<HttpGuard>(guard);
+  daemon.guard = server->guard_.get();
   GCN_ASSIGN_OR_RETURN(server->daemon_,
                        StartHttpDaemon(daemon, &OnRequest, server.get()));
   server->port_ = HttpDaemonPort(server->daemon_);

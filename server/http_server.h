@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/http_guard.h"
 
 struct MHD_Daemon;
 
@@ -37,8 +38,9 @@ struct HttpResponse {
 // handler and writes the answer, over HTTP/1.1 or HTTPS. libmicrohttpd runs
 // one thread per connection, so a handler may block until its answer is
 // ready, watching HttpRequest::socket to notice a client that leaves
-// meanwhile; connections are capped (StartHttpDaemon's guards).
-// Thread-safe.
+// meanwhile. An HttpGuard caps connections (256, 64 per client address) and
+// gives each request 120 s from when its connection opened or its previous
+// request ended, which a client trickling bytes cannot extend. Thread-safe.
 class HttpServer {
  public:
   // Called on a connection's thread for each complete request.
@@ -79,6 +81,7 @@ class HttpServer {
 
   const Options options_;
   const Handler handler_;
+  std::unique_ptr<HttpGuard> guard_;  // outlives daemon_
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
 };

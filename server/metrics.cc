@@ -52,7 +52,7 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version,
       queue_capacity_(prometheus::BuildGauge()
                           .Name("gcnserve_queue_capacity")
                           .Help("Requests the model's batch queues hold before "
-                                "RESOURCE_EXHAUSTED: max_queue_size per served "
+                                "UNAVAILABLE: max_queue_size per served "
                                 "version.")
                           .Register(*registry_)),
       model_ready_(prometheus::BuildGauge()

@@ -46,9 +46,17 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     std::shared_ptr<prometheus::Registry> registry) {
   std::unique_ptr<MetricsHttpServer> server(
       new MetricsHttpServer(std::move(registry)));
+  // A scrape is one small GET: a few connections per scraper address, each
+  // with 10 s for its request, keep a slow client from holding /metrics.
+  HttpGuard::Options guard;
+  guard.max_connections = 64;
+  guard.max_connections_per_address = 8;
+  guard.request_time = std::chrono::seconds(10);
+  server->guard_ = std::make_unique<HttpGuard>(guard);
   HttpDaemonOptions options;
   options.address = address;
   options.flag = "metrics-address";
+  options.guard = server->guard_.get();
   GCN_ASSIGN_OR_RETURN(server->daemon_,
                        StartHttpDaemon(options, &HandleRequest, server.get()));
   server->port_ = HttpDaemonPort(server->daemon_);

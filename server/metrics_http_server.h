@@ -7,13 +7,15 @@
 #include <prometheus/registry.h>
 
 #include "absl/status/statusor.h"
+#include "server/http_guard.h"
 
 struct MHD_Daemon;
 
 namespace gcnserve {
 
 // Serves a Prometheus registry in the text format at GET /metrics over
-// HTTP/1.1, with libmicrohttpd on its own thread.
+// HTTP/1.1, with libmicrohttpd on its own thread, behind an HttpGuard: a
+// scraper is answered while a slow client holds connections open.
 //
 // Why not prometheus-cpp's Exposer: its civetweb threads get a fixed 100 KB
 // stack, less than the static TLS that LibTorch and OpenBLAS bring into this
@@ -40,6 +42,7 @@ class MetricsHttpServer {
       : registry_(std::move(registry)) {}
 
   const std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<HttpGuard> guard_;  // outlives daemon_
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
 };

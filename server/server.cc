@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <algorithm>
 #include <exception>
@@ -104,6 +105,36 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// What one client may take of the gRPC port beyond the message size: a
+// memory quota for gRPC's buffers, a cap on streams per connection, a
+// keepalive policy, and a maximum connection age.
+void GuardGrpcEdge(const ServerOptions& options, grpc::ServerBuilder& builder) {
+  grpc::ResourceQuota quota("gcnserve-grpc");
+  quota.Resize(static_cast<size_t>(options.max_grpc_memory_bytes));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.max_streams_per_connection);
+  // Clients may ping every 10 s, with or without calls (the keepalive a
+  // long-lived idle channel needs); one that pings more often is sent
+  // GOAWAY after two strikes. The server pings an idle connection after
+  // 60 s and drops it when 20 s pass without an answer (a peer gone away).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             10'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  if (options.max_connection_age_s > 0) {
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_MS,
+        static_cast<int>(std::min(options.max_connection_age_s * 1000, 2e9)));
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+        static_cast<int>(
+            std::min(options.max_connection_age_grace_s * 1000, 2e9)));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(
@@ -155,6 +186,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   builder.AddListeningPort(options.grpc_address, credentials,
                            &server->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  GuardGrpcEdge(options, builder);
   builder.RegisterService(server->service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (!server->grpc_server_ || server->grpc_port_ == 0) {

@@ -121,7 +121,7 @@ const std::vector<Flag>& Flags() {
               "model takes what is queued at once (batches still fill under load)",
               &ServerOptions::max_queue_delay_us, int64_t{0}, int64_t{10'000'000}),
       Integer("max-queue-size",
-              "requests queued per model before new ones get RESOURCE_EXHAUSTED",
+              "requests queued per model before new ones get UNAVAILABLE",
               &ServerOptions::max_queue_size, 1, 1'000'000),
       Text("device",
            "where models run: cpu, cuda or cuda:N (a model's config.json may "
@@ -157,6 +157,25 @@ const std::vector<Flag>& Flags() {
               "largest gRPC message, or HTTP request body (else 413), "
               "accepted, in bytes",
               &ServerOptions::max_message_bytes, 1024, 1 << 30),
+      Integer("max-grpc-memory-bytes",
+              "memory gRPC may use for its connections and buffers (a "
+              "resource quota); past it gRPC reads less and refuses new "
+              "streams",
+              &ServerOptions::max_grpc_memory_bytes, int64_t{16} << 20,
+              int64_t{1} << 40),
+      Integer("max-streams-per-connection",
+              "calls one client connection may have open at once (HTTP/2 "
+              "MAX_CONCURRENT_STREAMS); a client queues the rest",
+              &ServerOptions::max_streams_per_connection, 1, 1 << 20),
+      Seconds("max-connection-age-s",
+              "seconds after which a client connection is asked to close "
+              "(GOAWAY, +-10% jitter), so that clients resolve the name "
+              "again and new replicas get load; 0: never",
+              &ServerOptions::max_connection_age_s, 30 * 86400),
+      Seconds("max-connection-age-grace-s",
+              "seconds the calls still open on an aged connection get to "
+              "finish before it is closed",
+              &ServerOptions::max_connection_age_grace_s, 86400),
       Seconds("drain-grace-s",
               "on SIGTERM or SIGINT, seconds during which health says "
               "NOT_SERVING and new requests get UNAVAILABLE before clients are "

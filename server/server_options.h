@@ -40,6 +40,15 @@ struct ServerOptions {
   int64_t max_decode_bytes = int64_t{128} << 20;
   int64_t max_decode_bytes_in_flight = int64_t{256} << 20;
   int max_message_bytes = 16 << 20;
+  // The gRPC edge (server/server.cc, GrpcEdgeArguments): memory gRPC may
+  // use for its buffers (a resource quota), streams one connection may have
+  // open at once, and the age after which a connection is asked to go
+  // (GOAWAY) so that clients resolve the name again and reach new replicas;
+  // calls in flight then get the grace period to finish.
+  int64_t max_grpc_memory_bytes = int64_t{1} << 30;
+  int max_streams_per_connection = 256;
+  double max_connection_age_s = 300;  // 0: connections live for ever
+  double max_connection_age_grace_s = 30;
   double drain_timeout_s = 10;   // after the grace window
   // On SIGTERM, seconds during which health says NOT_SERVING and new
   // requests get UNAVAILABLE before clients are sent away (GOAWAY), for load

@@ -22,6 +22,7 @@
 
 #include "client/classifier_client.h"
 #include "server/server.h"
+#include "tests/support/metric_value.h"
 #include "tests/support/running_server.h"
 
 namespace gcnserve {
@@ -32,29 +33,6 @@ using ::testing::HasSubstr;
 using HealthResponse = grpc::health::v1::HealthCheckResponse;
 
 const char* const kRepository = GCNSERVE_TEST_REPOSITORY;
-
-// The value of a counter or gauge, or a histogram's count, with `labels`.
-double MetricValue(Metrics& metrics, const std::string& name,
-                   const std::map<std::string, std::string>& labels) {
-  double total = 0;
-  for (const auto& family : metrics.registry()->Collect()) {
-    if (family.name != name) continue;
-    for (const auto& metric : family.metric) {
-      bool match = true;
-      for (const auto& [key, value] : labels) {
-        bool found = false;
-        for (const auto& pair : metric.label) {
-          if (pair.name == key && pair.value == value) found = true;
-        }
-        match = match && found;
-      }
-      if (!match) continue;
-      total += metric.counter.value + metric.gauge.value +
-               static_cast<double>(metric.histogram.sample_count);
-    }
-  }
-  return total;
-}
 
 // Waits for `condition`, which the test expects to come true soon; fails the
 // test after 30 s rather than hanging.
@@ -268,7 +246,10 @@ TEST_F(ServerTest, UnknownModelOrVersionIsNotFound) {
   EXPECT_TRUE(Classify(request).ok());
 }
 
-TEST_F(ServerTest, FullQueueIsResourceExhausted) {
+// UNAVAILABLE, the code gRPC retry policies retry (client/python/
+// gcnserve_client/service_config.json): a full queue is a transient
+// overload, best retried on another replica.
+TEST_F(ServerTest, FullQueueIsUnavailable) {
   ServerOptions options = Options();
   options.max_queue_size = 2;
   options.max_queue_delay_us = 10'000'000;  // batches wait to fill
@@ -285,7 +266,7 @@ TEST_F(ServerTest, FullQueueIsResourceExhausted) {
   EXPECT_EQ(metrics->queue_capacity->Value(), 2);
   ASSERT_TRUE(WaitFor([&] { return metrics->queue_depth->Value() == 2; }));
   grpc::Status status = Classify(request);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("queue is full"));
   server_->Shutdown();  // drains: the two queued requests are answered
   for (const grpc::Status& s : answers.WaitAll(2)) EXPECT_TRUE(s.ok());

@@ -143,7 +143,7 @@ TEST_F(BatcherTest, FullQueueRefusesAtOnceAndKeepsTheTask) {
   ASSERT_TRUE(Add(*batcher, Task(1)).ok());
   std::unique_ptr<BatchTask> third = Task(2);
   absl::Status status = batcher->Enqueue(third);
-  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(third, nullptr);  // returned to the caller, not lost
   EXPECT_EQ(batcher->queue_depth(), 2);
 }

@@ -42,6 +42,23 @@ TEST(ServerOptionsTest, ReadsBothFlagForms) {
   EXPECT_EQ((*options)->metrics_address, "");
 }
 
+TEST(ServerOptionsTest, ConnectionAgeFromFlagOrEnvironment) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_DOUBLE_EQ((*defaults)->max_connection_age_s, 300);
+  EXPECT_DOUBLE_EQ((*defaults)->max_connection_age_grace_s, 30);
+  auto options = Parse({"--max-connection-age-s=60"},
+                       {{"GCNSERVE_MAX_CONNECTION_AGE_GRACE_S", "5"},
+                        {"GCNSERVE_MAX_STREAMS_PER_CONNECTION", "64"}});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_DOUBLE_EQ((*options)->max_connection_age_s, 60);
+  EXPECT_DOUBLE_EQ((*options)->max_connection_age_grace_s, 5);
+  EXPECT_EQ((*options)->max_streams_per_connection, 64);
+  auto bad = Parse({"--max-connection-age-s=-1"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("--max-connection-age-s"));
+}
+
 TEST(ServerOptionsTest, EnvironmentSetsAndFlagWins) {
   auto options = Parse({"--max-queue-size=7"},
                        {{"GCNSERVE_MAX_QUEUE_SIZE", "99"},
@@ -64,6 +81,8 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
         "--preprocess-threads", "--max-image-pixels", "--max-message-bytes",
         "--max-decode-bytes", "--max-decode-bytes-in-flight",
         "GCNSERVE_MAX_DECODE_BYTES_IN_FLIGHT",
+        "--max-grpc-memory-bytes", "--max-streams-per-connection",
+        "--max-connection-age-s", "--max-connection-age-grace-s",
         "--drain-grace-s", "--drain-timeout-s", "--repository-poll-s", "--tls-cert",
         "--tls-key", "--tls-client-ca", "GCNSERVE_MAX_BATCH_SIZE"}) {
     EXPECT_THAT(help, HasSubstr(flag));

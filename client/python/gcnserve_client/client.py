@@ -24,6 +24,12 @@ _COMPRESSION = {
     "deflate": grpc.Compression.Deflate,
 }
 
+# The gRPC service config of every channel: round robin over the target's
+# addresses, and up to 3 attempts of a call answered UNAVAILABLE (a full
+# queue, a draining or starting replica), within a retry budget. The same
+# file configures the C++ client; clients in other languages can load it.
+SERVICE_CONFIG = (Path(__file__).parent / "service_config.json").read_text()
+
 
 class ClassifyError(Exception):
     """A call that failed: `code` is a grpc.StatusCode, `details` the
@@ -76,6 +82,7 @@ class ClassifierClient:
             raise ValueError("cert_file and key_file go together (mutual TLS needs both)")
         options = [
             ("grpc.lb_policy_name", "round_robin"),
+            ("grpc.service_config", SERVICE_CONFIG),
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
         ]
