@@ -298,7 +298,10 @@ absl::StatusOr<ImageHeader> ImagePreprocessor::ReadHeader(Bytes b) {
   if (b.substr(0, 8) == "\x89PNG\r\n\x1a\n") return PngHeader(b);
   if (b.substr(0, 2) == "\xFF\xD8") return JpegHeader(b);
   if (b.substr(0, 2) == "BM") return BmpHeader(b);
-  if (b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP") return WebpHeader(b);
+  // substr throws past the end: check the length first (the fuzzer's find).
+  if (b.size() >= 12 && b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP") {
+    return WebpHeader(b);
+  }
   if (b.substr(0, 4) == Bytes("II*\0", 4) || b.substr(0, 4) == Bytes("MM\0*", 4)) {
     return TiffHeader(b);
   }

@@ -184,6 +184,16 @@ TEST(ImagePreprocessorTest, HeaderCutShortIsRefused) {
   EXPECT_THAT(std::string(image.status().message()), HasSubstr("JPEG"));
 }
 
+// Found by tests/fuzz: a RIFF file shorter than its 12-byte header threw
+// std::out_of_range, which on the preprocess pool ended the server.
+TEST(ImagePreprocessorTest, RiffShorterThanItsHeaderIsRefused) {
+  ImagePreprocessor preprocessor(GraySpec(), 1'000'000);
+  for (size_t n = 4; n < 12; ++n) {
+    auto image = preprocessor.Process(std::string("RIFFBM\0\0WEBP", 12).substr(0, n));
+    EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument) << n;
+  }
+}
+
 TEST(ImagePreprocessorTest, TooManyPixelsAreRefusedFromTheHeaderAlone) {
   // A PNG whose header claims 40000x40000 pixels and holds nothing else:
   // refused from the header, before any decoding or allocation.
