@@ -40,7 +40,7 @@ struct ServerOptions {
   int64_t max_decode_bytes = int64_t{128} << 20;
   int64_t max_decode_bytes_in_flight = int64_t{256} << 20;
   int max_message_bytes = 16 << 20;
-  // The gRPC edge (server/server.cc, GrpcEdgeArguments): memory gRPC may
+  // The gRPC edge (server/server.cc, GuardGrpcEdge): memory gRPC may
   // use for its buffers (a resource quota), streams one connection may have
   // open at once, and the age after which a connection is asked to go
   // (GOAWAY) so that clients resolve the name again and reach new replicas;
