@@ -6,13 +6,14 @@
 #   1. idle, after start-up;
 #   2. a bad-input storm: truncated and corrupt images, images refused by
 #      their header, and large photos that are decoded and resized;
-#   3. idle again (does the memory come back?);
+#   3. idle again, 10 s and 60 s after (does the memory come back?);
 #   4. a soak of good images of mixed sizes (default 600 s), RSS sampled
 #      every 10 s;
 #   5. idle after the soak;
 #   6. throughput of each server alone, in turn (ROUNDS=3 x ALONE_S=20 s).
 #
 # usage: bench/memory_soak.sh [OUT_DIR] (env: SOAK_S=600 STORM_S=30
+#        JEMALLOC_CONF=background_thread:true (MALLOC_CONF of the jemalloc one)
 #        CONCURRENCY=8 STORM_CONCURRENCY=16 GCNSERVE=build/server/gcnserve
 #        GCNCTL=build/client/gcnctl)
 # Prints a summary; OUT_DIR keeps the images, logs, bench JSON and
@@ -27,6 +28,9 @@ storm_concurrency=${STORM_CONCURRENCY:-16}
 gcnserve=${GCNSERVE:-build/server/gcnserve}
 gcnctl=${GCNCTL:-build/client/gcnctl}
 jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+# jemalloc returns freed memory only from its allocating threads unless its
+# background thread runs; JEMALLOC_CONF="" measures its defaults.
+jemalloc_conf=${JEMALLOC_CONF-background_thread:true}
 [[ -f $jemalloc ]] || { echo "memory_soak: $jemalloc missing (scripts/install-deps.sh)" >&2; exit 1; }
 mkdir -p "$out"
 
@@ -78,7 +82,7 @@ trap cleanup EXIT
 
 start_server() {  # NAME [PRELOAD]
   local name=$1 preload=${2:-}
-  env ${preload:+LD_PRELOAD=$preload} "$gcnserve" --grpc-address 127.0.0.1:0 \
+  env ${preload:+LD_PRELOAD=$preload} ${preload:+MALLOC_CONF=$jemalloc_conf} "$gcnserve" --grpc-address 127.0.0.1:0 \
     --metrics-address "" --intra-op-threads 1 --preprocess-threads 2 \
     >"$out/$name.log" 2>&1 &
   pids+=($!)
@@ -129,6 +133,8 @@ bench_both storm "$storm_s" "$storm_concurrency" "$out/bad"
 storm_glibc=$(rss "$glibc_pid"); storm_jemalloc=$(rss "$jemalloc_pid")
 sleep 10; sample after-storm
 after_storm_glibc=$(rss "$glibc_pid"); after_storm_jemalloc=$(rss "$jemalloc_pid")
+sleep 50; sample after-storm
+later_glibc=$(rss "$glibc_pid"); later_jemalloc=$(rss "$jemalloc_pid")
 load_before=$(load)
 bench_both soak "$soak_s" "$concurrency" "$out/good"
 load_after=$(load)
@@ -157,6 +163,7 @@ def tp(phase, name):
     except Exception as e:
         return float("nan"), "?"
 half = len(rows) // 2
+print(f"memory_soak: jemalloc with MALLOC_CONF='$jemalloc_conf'")
 print(f"memory_soak: load average before the soak {'$load_before'}, after {'$load_after'}")
 print("| RSS, MB | glibc | jemalloc | jemalloc / glibc |")
 print("| --- | --- | --- | --- |")
@@ -165,6 +172,7 @@ def line(label, g, j):
 line("idle after start", mb($idle_glibc), mb($idle_jemalloc))
 line("end of the storm", mb($storm_glibc), mb($storm_jemalloc))
 line("10 s after the storm", mb($after_storm_glibc), mb($after_storm_jemalloc))
+line("60 s after the storm", mb($later_glibc), mb($later_jemalloc))
 for name, key in (("soak, peak", max), ("soak, lowest", min)):
     line(name, key(mb(r["glibc_kb"]) for r in rows), key(mb(r["jemalloc_kb"]) for r in rows))
 if half:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -40,29 +41,49 @@ def samples():
     return files
 
 
+class RunningServer:
+    """The gcnserve binary on a free loopback port, with `args` added."""
+
+    def __init__(self, *args: str):
+        server = BUILD / "server" / "gcnserve"
+        assert server.is_file(), f"{server} is missing: build first (scripts/build.sh)"
+        assert (DATA / "repository").is_dir(), f"no test models in {DATA}: run ctest first"
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [str(server), "--model-repository", str(DATA / "repository"),
+             "--grpc-address", "127.0.0.1:0", "--metrics-address", "",
+             "--http-address", "", "--intra-op-threads", "1", *args], stderr=self.log)
+        port = None
+        for _ in range(600):
+            match = re.search(r" on port (\d+),", Path(self.log.name).read_text())
+            if match:
+                port = int(match.group(1))
+                break
+            assert self.proc.poll() is None, "server exited: " + Path(self.log.name).read_text()
+            time.sleep(0.1)
+        assert port, "server did not start"
+        self.target = f"127.0.0.1:{port}"
+        match = re.search(r"metrics on port (\d+)", Path(self.log.name).read_text())
+        self.metrics_port = int(match.group(1)) if match else None
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples whose line starts with `name`."""
+        text = urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(name))
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        os.unlink(self.log.name)
+
+
 @pytest.fixture(scope="module")
 def target():
-    server = BUILD / "server" / "gcnserve"
-    assert server.is_file(), f"{server} is missing: build first (scripts/build.sh)"
-    assert (DATA / "repository").is_dir(), f"no test models in {DATA}: run ctest first"
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [str(server), "--model-repository", str(DATA / "repository"),
-         "--grpc-address", "127.0.0.1:0", "--metrics-address", "", "--http-address", "",
-         "--intra-op-threads", "1"], stderr=log)
-    port = None
-    for _ in range(600):
-        match = re.search(r" on port (\d+),", Path(log.name).read_text())
-        if match:
-            port = int(match.group(1))
-            break
-        assert proc.poll() is None, "server exited: " + Path(log.name).read_text()
-        time.sleep(0.1)
-    assert port, "server did not start"
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
-    os.unlink(log.name)
+    server = RunningServer()
+    yield server.target
+    server.stop()
 
 
 @pytest.fixture
@@ -164,3 +185,28 @@ def test_overlay_example_draws_the_points(client, target, samples, tmp_path):
     y = min(int(round(top.y * factor)), 28 * factor - 1)
     expected = example.LEVEL_COLORS[top.level % len(example.LEVEL_COLORS)]
     assert tuple(int(v) for v in picture[y, x]) == expected
+
+
+def test_unavailable_is_retried_on_the_next_server(target, samples):
+    """A full queue answers UNAVAILABLE, and the client's service config
+    (gcnserve_client/service_config.json) retries it on the next address."""
+    full = RunningServer("--max-queue-size", "1", "--max-queue-delay-us", "10000000",
+                         "--metrics-address", "127.0.0.1:0")
+    try:
+        image = samples[0].read_bytes()
+        with ClassifierClient(full.target, timeout=30) as direct:
+            direct.wait_until_serving()
+            # One request waits 10 s for its batch to fill: the queue is full.
+            waiting = direct._stub.Classify.future(
+                ClassifierClient.request(image), timeout=30)
+            deadline = time.monotonic() + 30
+            while full.metric('gcnserve_queue_depth{model="model3"}') < 1:
+                assert time.monotonic() < deadline, "the queue never filled"
+                time.sleep(0.05)
+            with ClassifierClient(f"{full.target},{target}", timeout=20) as both:
+                for _ in range(4):  # round robin: every other one meets the full queue
+                    assert both.classify(image).classes
+            assert full.metric('gcnserve_requests_total{code="UNAVAILABLE"') >= 1
+    finally:
+        full.stop()  # drains: the waiting request is answered
+    assert waiting.result().classes
