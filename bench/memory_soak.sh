@@ -9,8 +9,9 @@
 #   3. idle again, 10 s and 60 s after (does the memory come back?);
 #   4. a soak of good images of mixed sizes (default 600 s), RSS sampled
 #      every 10 s;
-#   5. idle after the soak;
-#   6. throughput of each server alone, in turn (ROUNDS=3 x ALONE_S=20 s).
+#   5. idle after the soak.
+# Throughput is that of the soak, both servers loaded at once: on a shared
+# machine, runs one after the other meet different loads.
 #
 # usage: bench/memory_soak.sh [OUT_DIR] (env: SOAK_S=600 STORM_S=30
 #        JEMALLOC_CONF=background_thread:true (MALLOC_CONF of the jemalloc one)
@@ -140,16 +141,6 @@ bench_both soak "$soak_s" "$concurrency" "$out/good"
 load_after=$(load)
 soak_end_glibc=$(rss "$glibc_pid"); soak_end_jemalloc=$(rss "$jemalloc_pid")
 sleep 10; sample after-soak
-# Throughput alone: each server by itself in turn (the other idle), the
-# same images, alternating ROUNDS times, so that both meet the same load.
-for round in $(seq "${ROUNDS:-3}"); do
-  for name in glibc jemalloc; do
-    port_var=${name}_port
-    "$gcnctl" --target "127.0.0.1:${!port_var}" bench "$out/good" \
-      --concurrency "$concurrency" --warmup-s 2 --duration-s "${ALONE_S:-20}" \
-      --no-progress --format json >"$out/alone$round.$name.json" 2>/dev/null || true
-  done
-done
 
 /usr/bin/python3 - "$out" <<EOF
 import csv, json, sys
@@ -183,9 +174,4 @@ line("end of the soak", mb($soak_end_glibc), mb($soak_end_jemalloc))
 (sg, se), (jg, je) = tp("soak", "glibc"), tp("soak", "jemalloc")
 print(f"| soak throughput, req/s ok | {sg:.1f} | {jg:.1f} | {jg / sg:.2f} |")
 print(f"| soak errors | {se} | {je} | |")
-import glob
-for path in sorted(glob.glob(f"{out}/alone*.glibc.json")):
-    r = path.split("/")[-1].split(".")[0]
-    (ag, _), (aj, _) = tp(r, "glibc"), tp(r, "jemalloc")
-    print(f"| throughput alone, round {r[5:]}, req/s ok | {ag:.1f} | {aj:.1f} | {aj / ag:.2f} |")
 EOF
