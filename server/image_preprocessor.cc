@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <mutex>
 #include <utility>
+#include <limits>
+#include <map>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -118,23 +120,49 @@ absl::StatusOr<ImageHeader> TiffHeader(Bytes b) {
       " bytes; truncated)"));
   if (ifd + 2 > b.size()) return cut;
   uint32_t entries = u16(ifd);
-  ImageHeader header{"TIFF", -1, -1};
+  // ImageWidth, ImageLength, RowsPerStrip, TileWidth, TileLength; -1: absent.
+  std::map<uint32_t, int64_t> tags = {
+      {256, -1}, {257, -1}, {278, -1}, {322, -1}, {323, -1}};
+  int channels = 1;
   int bits = 1;
   for (uint32_t i = 0; i < entries; ++i) {
     size_t e = ifd + 2 + 12 * i;
     if (e + 12 > b.size()) return cut;
     uint32_t tag = u16(e), type = u16(e + 2), count = u32(e + 4);
     int64_t value = type == 3 ? u16(e + 8) : u32(e + 8);  // SHORT or LONG
-    if (tag == 256) header.width = value;
-    if (tag == 257) header.height = value;
-    if (tag == 277) header.channels = static_cast<int>(std::min<int64_t>(value, 64));
+    if (tag == 277) channels = static_cast<int>(std::min<int64_t>(value, 64));
     if (tag == 258) {  // BitsPerSample: one SHORT per sample; the first
       size_t at = count * 2 <= 4 ? e + 8 : u32(e + 8);
       bits = at + 2 <= b.size() ? static_cast<int>(u16(at)) : 8;
     }
+    auto known = tags.find(tag);
+    if (known == tags.end()) continue;
+    if (known->second >= 0) {  // which one would the decoder take?
+      return absl::InvalidArgumentError(
+          absl::StrCat("TIFF header gives tag ", tag, " twice"));
+    }
+    known->second = value;
   }
+  ImageHeader header{"TIFF", tags[256], tags[257]};
+  header.channels = channels;
   header.bytes_per_sample = std::max(1, (std::min(bits, 64) + 7) / 8);
   if (header.width < 0 || header.height < 0) return Truncated("TIFF");
+  // OpenCV 4.6 allocates a whole strip (or tile) of 4 channels, even where
+  // RowsPerStrip is far beyond the image's height: a 224-byte file can ask
+  // for 2 GB (tests/fuzz/regressions/tiff_strip_beyond_the_image).
+  auto area = [](int64_t a, int64_t b) {
+    return a > 0 && b > std::numeric_limits<int64_t>::max() / a
+               ? std::numeric_limits<int64_t>::max()
+               : a * b;
+  };
+  const int64_t rows_per_strip = tags[278];
+  if (rows_per_strip > 0 && rows_per_strip < 0xFFFFFFFF) {
+    header.decode_pixels = area(header.width, rows_per_strip);
+  }
+  if (tags[322] > 0 && tags[323] > 0) {
+    header.decode_pixels =
+        std::max(header.decode_pixels, area(tags[322], tags[323]));
+  }
   return header;
 }
 
@@ -338,6 +366,12 @@ absl::StatusOr<DecodePlan> ImagePreprocessor::Plan(Bytes encoded) const {
     return absl::InvalidArgumentError(absl::StrCat(
         "image is ", header->width, "x", header->height, ", more than the ",
         max_pixels_, " pixels allowed"));
+  }
+  if (header->decode_pixels > max_pixels_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ", header->format, " image is stored in strips or tiles of ",
+        header->decode_pixels, " pixels, more than the ", max_pixels_,
+        " pixels allowed"));
   }
   DecodePlan plan;
   plan.header = *header;

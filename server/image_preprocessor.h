@@ -22,6 +22,9 @@ struct ImageHeader {
   // counts 4 channels, in case it has transparency).
   int channels = 1;
   int bytes_per_sample = 1;
+  // Pixels the decoder allocates at once where that can be more than width x
+  // height: a TIFF's strip (width x RowsPerStrip) or tile. 0 when none.
+  int64_t decode_pixels = 0;
 };
 
 // The size an image is decoded at: `width` x `height`, 1/`denominator` of

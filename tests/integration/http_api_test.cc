@@ -285,7 +285,8 @@ TEST_F(HttpApiTest, ErrorsCarryTheGrpcCodeAndGatewayStatus) {
   EXPECT_EQ(Post("/v1/classify", Png(100)).status, 200);
 }
 
-TEST_F(HttpApiTest, FullQueueIsTooManyRequests) {
+// UNAVAILABLE, as over gRPC (a transient overload, retried elsewhere): 503.
+TEST_F(HttpApiTest, FullQueueIsServiceUnavailable) {
   Start([](ServerOptions& server) {
     server.max_queue_size = 2;
     server.max_queue_delay_us = 10'000'000;  // batches wait to fill
@@ -306,8 +307,8 @@ TEST_F(HttpApiTest, FullQueueIsTooManyRequests) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ASSERT_EQ(metrics->queue_depth->Value(), 2);
-  ExpectError(Post("/v1/classify", Png(100)), 429,
-              absl::StatusCode::kResourceExhausted, "queue is full");
+  ExpectError(Post("/v1/classify", Png(100)), 503,
+              absl::StatusCode::kUnavailable, "queue is full");
   running_->server().Shutdown();  // drains: the queued two are answered
   std::lock_guard<std::mutex> lock(mu);
   ASSERT_EQ(done.size(), 2u);

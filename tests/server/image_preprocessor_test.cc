@@ -194,6 +194,39 @@ TEST(ImagePreprocessorTest, RiffShorterThanItsHeaderIsRefused) {
   }
 }
 
+// A little-endian TIFF header whose one IFD holds `tags` (tag, LONG value).
+std::string TiffWithTags(const std::vector<std::pair<uint16_t, uint32_t>>& tags) {
+  std::string b("II*\0\x08\0\0\0", 8);
+  auto u16 = [&](uint16_t v) { b.append(reinterpret_cast<const char*>(&v), 2); };
+  auto u32 = [&](uint32_t v) { b.append(reinterpret_cast<const char*>(&v), 4); };
+  u16(static_cast<uint16_t>(tags.size()));
+  for (const auto& [tag, value] : tags) {
+    u16(tag);
+    u16(4);  // LONG
+    u32(1);
+    u32(value);
+  }
+  u32(0);
+  return b;
+}
+
+// Found by tests/fuzz: OpenCV allocates a whole strip, RowsPerStrip rows,
+// even far beyond the image's height (a 224-byte file asked for 2 GB).
+TEST(ImagePreprocessorTest, TiffStripsBeyondThePixelLimitAreRefused) {
+  ImagePreprocessor preprocessor(GraySpec(), 1'000'000);
+  auto image = preprocessor.Process(
+      TiffWithTags({{256, 1000}, {257, 16}, {278, 100'000}}));
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(image.status().message()), HasSubstr("strips or tiles"));
+  auto header = ImagePreprocessor::ReadHeader(
+      TiffWithTags({{256, 1000}, {257, 16}, {278, 0xFFFFFFFF}}));
+  ASSERT_TRUE(header.ok()) << header.status();  // one strip: the image
+  EXPECT_EQ(header->decode_pixels, 0);
+  auto twice = ImagePreprocessor::ReadHeader(
+      TiffWithTags({{256, 10}, {257, 16}, {256, 70000}}));
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ImagePreprocessorTest, TooManyPixelsAreRefusedFromTheHeaderAlone) {
   // A PNG whose header claims 40000x40000 pixels and holds nothing else:
   // refused from the header, before any decoding or allocation.
