@@ -301,7 +301,6 @@ void Server::ReloadLoop() {
 void Server::BeginDrain() {
   std::lock_guard<std::mutex> lock(shutdown_mu_);
   if (draining_) return;
-  draining_ = true;
   drain_start_ = std::chrono::steady_clock::now();
   Log("draining: health NOT_SERVING, new requests UNAVAILABLE");
   // Every service NOT_SERVING, and no later SetServingStatus (a reload's)
@@ -309,6 +308,8 @@ void Server::BeginDrain() {
   grpc_server_->GetHealthCheckService()->Shutdown();
   service_->StartDraining();
   models_->FlushAll();
+  // Last: whoever sees draining() true finds health and the service so.
+  draining_ = true;
 }
 
 void Server::Shutdown() {

@@ -207,6 +207,8 @@ def test_unavailable_is_retried_on_the_next_server(target, samples):
                 for _ in range(4):  # round robin: every other one meets the full queue
                     assert both.classify(image).classes
             assert full.metric('gcnserve_requests_total{code="UNAVAILABLE"') >= 1
+            full.stop()  # drains: the waiting request is answered
+            assert waiting.result().classes
     finally:
-        full.stop()  # drains: the waiting request is answered
-    assert waiting.result().classes
+        if full.proc.poll() is None:
+            full.stop()
