@@ -25,7 +25,7 @@ void DecodeBudget::Reservation::Release() {
 absl::StatusOr<DecodeBudget::Reservation> DecodeBudget::Reserve(int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   if (bytes > limit_ - in_flight_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
+    return absl::UnavailableError(absl::StrCat(
         "decoding is at its limit: accepted images hold ", in_flight_,
         " of the ", limit_, " bytes allowed at once "
         "(--max-decode-bytes-in-flight) and this one needs ", bytes,

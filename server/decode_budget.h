@@ -42,7 +42,8 @@ class DecodeBudget {
   explicit DecodeBudget(int64_t limit_bytes) : limit_(limit_bytes) {}
   // Every reservation is released before the budget is destroyed.
 
-  // RESOURCE_EXHAUSTED, saying how much is in flight, when `bytes` more
+  // UNAVAILABLE (an overloaded replica, which clients retry elsewhere, as
+  // for a full queue), saying how much is in flight, when `bytes` more
   // would pass the limit. A request never needs more than the per-image
   // limit, which ServerOptions keeps at most this one.
   absl::StatusOr<Reservation> Reserve(int64_t bytes);

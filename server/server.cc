@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/file_digest.h"
 #include "server/log.h"
-#include "server/rate_limited_log.h"
+#include "server/protobuf_log.h"
 #include "server/status_macros.h"
 #include "server/torch_model_runner.h"
 

@@ -149,7 +149,7 @@ const std::vector<Flag>& Flags() {
       Integer("max-decode-bytes-in-flight",
               "bytes of decoding that accepted requests may hold at once "
               "(queued or decoding); past it new requests get "
-              "RESOURCE_EXHAUSTED at once instead of waiting. At least "
+              "UNAVAILABLE at once instead of waiting. At least "
               "--max-decode-bytes",
               &ServerOptions::max_decode_bytes_in_flight, int64_t{1} << 10,
               int64_t{1} << 42),

@@ -34,7 +34,7 @@ struct ServerOptions {
   // Decode budgets, in bytes decoded (width x height x channels x bytes per
   // sample at the scale actually decoded, from the header): per image
   // (INVALID_ARGUMENT past it), and across every accepted request not yet
-  // decoded (RESOURCE_EXHAUSTED past it, at once). A 12 MP camera JPEG
+  // decoded (UNAVAILABLE past it, at once). A 12 MP camera JPEG
   // decoded whole in colour takes 36.6 MB; a 7000x7000 RGBA 16-bit PNG
   // 392 MB.
   int64_t max_decode_bytes = int64_t{128} << 20;

@@ -17,7 +17,7 @@ TEST(DecodeBudgetTest, RefusesWhatDoesNotFitAndTakesItOnceBytesComeBack) {
   EXPECT_EQ(budget.in_flight(), 60);
 
   absl::StatusOr<DecodeBudget::Reservation> second = budget.Reserve(41);
-  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(second.status().message()),
               HasSubstr("hold 60 of the 100 bytes"));
   EXPECT_EQ(budget.in_flight(), 60);
