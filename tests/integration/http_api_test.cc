@@ -23,6 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "server/file_digest.h"
 #include "server/http_api.h"
+#include "tests/support/http_fetch.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/running_server.h"
 
@@ -31,51 +32,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using json = nlohmann::json;
-
-struct HttpAnswer {
-  long status = 0;
-  std::string body;
-  std::string content_type;
-};
-
-size_t Append(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-// One request with libcurl; status 0 when it could not be made.
-HttpAnswer Fetch(const std::string& method, const std::string& url,
-                 const std::string& body = "",
-                 const std::vector<std::string>& headers = {},
-                 const std::string& ca_file = "") {
-  HttpAnswer answer;
-  CURL* curl = curl_easy_init();
-  curl_slist* list = nullptr;
-  for (const std::string& header : headers) {
-    list = curl_slist_append(list, header.c_str());
-  }
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  if (method == "POST") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(body.size()));
-  }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
-  if (!ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file.c_str());
-  if (curl_easy_perform(curl) == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
-    char* type = nullptr;
-    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
-    if (type) answer.content_type = type;
-  }
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return answer;
-}
 
 template <typename Message>
 Message FromJson(const std::string& text) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/connection_watch.h"
+#include "tests/support/http_fetch.h"
 #include "tests/support/raw_socket.h"
 
 namespace gcnserve {
@@ -23,37 +24,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Answer {
-  long status = 0;
-  std::string body;
-};
-
-size_t Append(char* data, size_t size, size_t count, void* out) {
-  static_cast<std::string*>(out)->append(data, size * count);
-  return size * count;
-}
-
-Answer Post(int port, const std::string& path, const std::string& body,
-            const std::vector<std::string>& headers = {}) {
-  Answer answer;
-  CURL* curl = curl_easy_init();
-  curl_slist* list = nullptr;
-  for (const std::string& h : headers) list = curl_slist_append(list, h.c_str());
-  std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                   static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
-  if (curl_easy_perform(curl) == CURLE_OK) {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
-  }
-  curl_slist_free_all(list);
-  curl_easy_cleanup(curl);
-  return answer;
+HttpAnswer Post(int port, const std::string& path, const std::string& body,
+                const std::vector<std::string>& headers = {}) {
+  return Fetch("POST", "http://127.0.0.1:" + std::to_string(port) + path, body,
+               headers);
 }
 
 std::unique_ptr<HttpServer> Start(HttpServer::Handler handler,
@@ -78,7 +52,7 @@ TEST(HttpServerTest, HandsTheRequestWholeToTheHandler) {
   ASSERT_GT(server->port(), 0);
   std::string body(300'000, 'b');  // arrives in many pieces
   body[0] = 'a';
-  Answer answer = Post(server->port(), "/v1/things?x=1&name=a%20b", body,
+  HttpAnswer answer = Post(server->port(), "/v1/things?x=1&name=a%20b", body,
                        {"Content-Type: image/png", "Grpc-Timeout: 5S"});
   EXPECT_EQ(answer.status, 201);
   EXPECT_EQ(answer.body, "made");
@@ -104,7 +78,7 @@ TEST(HttpServerTest, BodyOverTheLimitIs413AndNeverReachesTheHandler) {
   ASSERT_NE(server, nullptr);
   for (const auto& headers : std::vector<std::vector<std::string>>{
            {}, {"Transfer-Encoding: chunked"}}) {
-    Answer answer = Post(server->port(), "/", std::string(4096, 'x'), headers);
+    HttpAnswer answer = Post(server->port(), "/", std::string(4096, 'x'), headers);
     EXPECT_EQ(answer.status, 413);
     EXPECT_THAT(answer.body, HasSubstr("\"code\":8"));
     EXPECT_THAT(answer.body, HasSubstr("1024 bytes"));
@@ -128,9 +102,9 @@ TEST(HttpServerTest, EachConnectionHasItsOwnThread) {
     return HttpResponse{both ? 200 : 500, "text/plain", ""};
   });
   ASSERT_NE(server, nullptr);
-  Answer first;
+  HttpAnswer first;
   std::thread other([&] { first = Post(server->port(), "/", "1"); });
-  Answer second = Post(server->port(), "/", "2");
+  HttpAnswer second = Post(server->port(), "/", "2");
   other.join();
   EXPECT_EQ(first.status, 200);
   EXPECT_EQ(second.status, 200);
