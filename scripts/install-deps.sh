@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev libcurl4-openssl-dev
   # bench/: libjpeg's entropy decoding (the decode floor of gcnserve_limit)
   libjpeg-dev
+  # server/png_decoder: libpng itself, its messages kept off stderr
+  libpng-dev
   # the fuzzer (tests/fuzz: libFuzzer with ASan and UBSan, Debian's clang)
   clang libclang-rt-14-dev
   # jemalloc, measured against glibc malloc by bench/memory_soak.sh

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/jpeg_decoder.h"
 #include "server/log.h"
+#include "server/png_decoder.h"
 #include "server/webp_decoder.h"
 
 namespace gcnserve {
@@ -37,14 +38,29 @@ absl::Status Truncated(const char* format) {
       absl::StrCat(format, " header is truncated or corrupt"));
 }
 
+// Whether a tRNS chunk comes before the image data, where libpng reads it
+// with the header (and OpenCV then decodes RGB or a palette into BGRA).
+bool PngHasTransparency(Bytes b) {
+  size_t pos = 8;
+  while (pos + 8 <= b.size()) {
+    const Bytes type = b.substr(pos + 4, 4);
+    if (type == "tRNS") return true;
+    if (type == "IDAT") return false;
+    pos += 12 + size_t{Be32(b, pos)};
+  }
+  return false;
+}
+
 absl::StatusOr<ImageHeader> PngHeader(Bytes b) {
   if (b.size() < 26 || b.substr(12, 4) != "IHDR") return Truncated("PNG");
   ImageHeader header{"PNG", Be32(b, 16), Be32(b, 20)};
-  // Colour type 0 gray, 2 RGB, 3 palette (RGB, or RGBA with a tRNS chunk),
-  // 4 gray and alpha, 6 RGBA.
-  static constexpr int kChannels[] = {1, 0, 3, 4, 2, 0, 4};
-  uint32_t colour = U8(b, 25);
-  header.channels = colour < 7 && kChannels[colour] ? kChannels[colour] : 4;
+  // The channels DecodePng gives: colour type 0 gray (1), 2 RGB and
+  // 3 palette (3 BGR, 4 BGRA with a tRNS chunk), 4 gray and alpha and 6 RGBA
+  // (4 BGRA).
+  const uint32_t colour = U8(b, 25);
+  header.channels = colour == 0                  ? 1
+                    : colour == 2 || colour == 3 ? (PngHasTransparency(b) ? 4 : 3)
+                                                 : 4;
   header.bytes_per_sample = U8(b, 24) == 16 ? 2 : 1;
   return header;
 }
@@ -414,9 +430,15 @@ static absl::StatusOr<cv::Mat> DecodeAtScale(Bytes encoded,
   } else if (header.format == "WebP") {
     image = DecodeWebp(encoded, static_cast<int>(plan.scale.width),
                        static_cast<int>(plan.scale.height));
+  } else if (header.format == "PNG") {
+    absl::Status whole = CheckPngComplete(encoded);
+    if (!whole.ok()) return whole;
+    image = DecodePng(encoded, [](std::string_view warning) {
+      DecoderLog().Log(absl::StrCat("a PNG decoded with a warning: ",
+                                    std::string(warning)));
+    });
   } else {
-    absl::Status whole = header.format == "PNG"   ? CheckPngComplete(encoded)
-                         : header.format == "BMP" ? CheckBmpComplete(encoded, header)
+    absl::Status whole = header.format == "BMP" ? CheckBmpComplete(encoded, header)
                          : header.format == "PNM" ? CheckPnmComplete(encoded, header)
                                                   : absl::OkStatus();
     if (!whole.ok()) return whole;

@@ -18,8 +18,8 @@ struct ImageHeader {
   int64_t width = 0;
   int64_t height = 0;
   // Samples per pixel and bytes per sample as the decoder gives them at full
-  // size; an upper bound where the header alone cannot tell (a PNG palette
-  // counts 4 channels, in case it has transparency).
+  // size (a PNG's from its header and whether a tRNS chunk precedes its
+  // data); an upper bound where the header alone cannot tell.
   int channels = 1;
   int bytes_per_sample = 1;
   // Pixels the decoder allocates at once where that can be more than width x
@@ -71,8 +71,10 @@ struct DecodePlan {
 //    colour where the decoder can: a JPEG with libjpeg-turbo into gray
 //    (JCS_GRAYSCALE: its luma, no chroma built) or RGB, pixel for pixel what
 //    OpenCV's IMREAD_REDUCED_{GRAYSCALE,COLOR}_N | IMREAD_IGNORE_ORIENTATION
-//    gives; a WebP with libwebp, rescaled while decoding, into BGR; the other
-//    formats with OpenCV, keeping depth and channels.
+//    gives; a WebP with libwebp, rescaled while decoding, into BGR; a PNG
+//    with libpng, keeping depth and channels as OpenCV's IMREAD_UNCHANGED
+//    does (DecodePng, its warnings kept off stderr); BMP, TIFF and PNM with
+//    OpenCV, keeping depth and channels.
 // 2. 16-bit to 8-bit by /257; drop alpha; convert to the model's colour.
 // 3. Resize to the input size with INTER_AREA when neither side grows and
 //    INTER_LINEAR otherwise; scale to [0, 1]; subtract the mean and divide by

@@ -7,14 +7,18 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "tests/support/png_chunks.h"
 
 namespace gcnserve {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 InputSpec GraySpec() {
   InputSpec spec;
@@ -499,6 +503,67 @@ TEST(ImagePreprocessorTest, PngChunkFailingItsCrcIsRefusedAsCorrupt) {
   EXPECT_THAT(std::string(image.status().message()),
               HasSubstr("PNG chunk IDAT at byte"));
   EXPECT_THAT(std::string(image.status().message()), HasSubstr("CRC"));
+}
+
+// libpng's own messages (OpenCV gives libpng its default handlers, which
+// print to stderr) reach only the rate-limited decoder log.
+TEST(ImagePreprocessorTest, PngWarningsNeverReachStderrPerRequest) {
+  const std::string clean = Encode(Colour(), ".png");
+  const std::string warned = WithChunkAfterHeader(clean, TextChunkFailingItsCrc());
+  ImagePreprocessor preprocessor(GraySpec(), 1'000'000);
+  absl::StatusOr<PreprocessedImage> expected = preprocessor.Process(clean);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  testing::internal::CaptureStderr();
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<PreprocessedImage> image = preprocessor.Process(warned);
+    ASSERT_TRUE(image.ok()) << image.status();
+    EXPECT_EQ(image->chw, expected->chw);
+  }
+  const std::string stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_THAT(stderr_text, Not(HasSubstr("libpng")));
+  EXPECT_LE(std::count(stderr_text.begin(), stderr_text.end(), '\n'), 5)
+      << stderr_text;
+}
+
+TEST(ImagePreprocessorTest, PngDataThatDoesNotInflateIsRefusedWithItsCause) {
+  const std::string bytes = WithUninflatableIdat(Encode(Colour(), ".png"));
+  ImagePreprocessor preprocessor(GraySpec(), 1'000'000);
+  testing::internal::CaptureStderr();
+  absl::StatusOr<PreprocessedImage> image = preprocessor.Process(bytes);
+  const std::string stderr_text = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(image.status().message()),
+              HasSubstr("IDAT: invalid block type"));
+  EXPECT_THAT(stderr_text, Not(HasSubstr("libpng")));
+}
+
+// The plan counts the channels the PNG decodes into: gray and alpha, and RGB
+// with a tRNS chunk, come out as BGRA.
+TEST(ImagePreprocessorTest, PngPlanCountsTheChannelsItDecodesInto) {
+  ImagePreprocessor preprocessor(GraySpec64(), 50'000'000);
+  const std::string rgb = Encode(Colour(), ".png");
+  absl::StatusOr<DecodePlan> plan = preprocessor.Plan(rgb);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->channels, 3);
+  // The first pixel's colour, transparent.
+  const std::string trns = PngChunk("tRNS", std::string(6, '\0'));
+  const std::string transparent = WithChunkAfterHeader(rgb, trns);
+  plan = preprocessor.Plan(transparent);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->channels, 4);
+  EXPECT_EQ(plan->decoded_bytes, 37 * 23 * 4);
+  // A tRNS after the image data is not read with the header: 3 channels.
+  std::string late = rgb;
+  late.insert(late.size() - 12, trns);  // before IEND
+  plan = preprocessor.Plan(late);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->channels, 3);
+
+  std::string gray_alpha = Encode(cv::Mat(23, 37, CV_8UC1, cv::Scalar(7)), ".png");
+  gray_alpha[25] = 4;  // IHDR colour type: gray and alpha
+  plan = preprocessor.Plan(gray_alpha);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->channels, 4);
 }
 
 TEST(ImagePreprocessorTest, BytesAfterTheEndStillPass) {
