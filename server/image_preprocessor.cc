@@ -393,7 +393,8 @@ absl::StatusOr<DecodePlan> ImagePreprocessor::Plan(Bytes encoded) const {
   plan.header = *header;
   plan.scale = ChooseDecodeScale(*header, input_.width, input_.height);
   if (header->format == "JPEG") {  // straight into the model's colour
-    plan.channels = header->channels == 4 ? 4 : input_.channels == 1 ? 1 : 3;
+    // CMYK too: DecodeJpeg converts it 16 rows at a time.
+    plan.channels = input_.channels == 1 ? 1 : 3;
   } else if (header->format == "WebP") {  // into BGR
     plan.channels = 3;
   } else {

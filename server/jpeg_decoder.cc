@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <csetjmp>
 #include <cstdio>  // jpeglib.h needs FILE
+#include <exception>
 
 #include <jerror.h>
 #include <jpeglib.h>
-
-#include <opencv2/imgcodecs.hpp>
 
 #include "absl/strings/str_cat.h"
 
@@ -56,34 +55,77 @@ void OnMessage(j_common_ptr cinfo, int level) {
   if (err.warn && *err.warn) (*err.warn)(err.message);
 }
 
+// OpenCV 4.6's icvCvt_CMYK2BGR_8u_C4C3R and icvCvt_CMYK2Gray_8u_C4C1R
+// (modules/imgcodecs/src/utils.cpp), which its JpegDecoder applies to
+// libjpeg's JCS_CMYK rows, Adobe's inverted CMYK included as it comes.
+void CmykToBgr(const JSAMPLE* cmyk, int width, uchar* bgr) {
+  for (int i = 0; i < width; ++i, cmyk += 4, bgr += 3) {
+    const int k = cmyk[3];
+    bgr[2] = static_cast<uchar>(k - ((255 - cmyk[0]) * k >> 8));
+    bgr[1] = static_cast<uchar>(k - ((255 - cmyk[1]) * k >> 8));
+    bgr[0] = static_cast<uchar>(k - ((255 - cmyk[2]) * k >> 8));
+  }
+}
+
+void CmykToGray(const JSAMPLE* cmyk, int width, uchar* gray) {
+  constexpr int kShift = 14;
+  constexpr int kRed = static_cast<int>(0.299 * (1 << kShift) + 0.5);
+  constexpr int kGreen = static_cast<int>(0.587 * (1 << kShift) + 0.5);
+  constexpr int kBlue = (1 << kShift) - kRed - kGreen;
+  for (int i = 0; i < width; ++i, cmyk += 4) {
+    const int k = cmyk[3];
+    const int r = k - ((255 - cmyk[0]) * k >> 8);
+    const int g = k - ((255 - cmyk[1]) * k >> 8);
+    const int b = k - ((255 - cmyk[2]) * k >> 8);
+    gray[i] = static_cast<uchar>(
+        (b * kBlue + g * kGreen + r * kRed + (1 << (kShift - 1))) >> kShift);
+  }
+}
+
 // Everything between setjmp and a longjmp back to it is C (libjpeg) or
 // trivially destructible: no C++ destructor is skipped.
 bool Decode(jpeg_decompress_struct* cinfo, ErrorManager* err,
             std::string_view encoded, int denominator, bool gray,
-            cv::Mat* out, bool* cmyk) {
+            cv::Mat* out) {
   if (setjmp(err->jump)) return false;
   jpeg_mem_src(cinfo, reinterpret_cast<const unsigned char*>(encoded.data()),
                static_cast<unsigned long>(encoded.size()));
   jpeg_read_header(cinfo, TRUE);
-  if (cinfo->num_components == 4) {
-    *cmyk = true;
-    return true;
-  }
+  // CMYK and YCCK (4 components) come out of libjpeg as CMYK, a few rows at
+  // a time, and are converted as OpenCV does; the rest straight into place.
+  const bool cmyk = cinfo->num_components == 4;
   cinfo->scale_num = 1;
   cinfo->scale_denom = static_cast<unsigned int>(denominator);
-  cinfo->out_color_space = gray ? JCS_GRAYSCALE : JCS_EXT_BGR;
+  cinfo->out_color_space = cmyk ? JCS_CMYK : gray ? JCS_GRAYSCALE : JCS_EXT_BGR;
   err->phase = ErrorManager::kScans;
   jpeg_start_decompress(cinfo);
-  out->create(static_cast<int>(cinfo->output_height),
-              static_cast<int>(cinfo->output_width), gray ? CV_8UC1 : CV_8UC3);
+  const int width = static_cast<int>(cinfo->output_width);
+  out->create(static_cast<int>(cinfo->output_height), width,
+              gray ? CV_8UC1 : CV_8UC3);
+  constexpr JDIMENSION kRows = 16;
+  JSAMPARRAY cmyk_rows =
+      cmyk ? (*cinfo->mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(cinfo),
+                                         JPOOL_IMAGE, cinfo->output_width * 4,
+                                         kRows)
+           : nullptr;
   err->phase = ErrorManager::kScanlines;
-  JSAMPROW rows[16];
+  JSAMPROW rows[kRows];
   while (cinfo->output_scanline < cinfo->output_height) {
     JDIMENSION first = cinfo->output_scanline;
     JDIMENSION count = std::min<JDIMENSION>(
-        16, cinfo->output_height - cinfo->output_scanline);
-    for (JDIMENSION i = 0; i < count; ++i) rows[i] = out->ptr(first + i);
-    jpeg_read_scanlines(cinfo, rows, count);
+        kRows, cinfo->output_height - cinfo->output_scanline);
+    for (JDIMENSION i = 0; i < count; ++i) {
+      rows[i] = cmyk ? cmyk_rows[i] : out->ptr(first + i);
+    }
+    count = jpeg_read_scanlines(cinfo, rows, count);
+    for (JDIMENSION i = 0; cmyk && i < count; ++i) {
+      uchar* row = out->ptr(first + i);
+      if (gray) {
+        CmykToGray(cmyk_rows[i], width, row);
+      } else {
+        CmykToBgr(cmyk_rows[i], width, row);
+      }
+    }
   }
   // Every pixel is decoded: what follows the last scan (an end marker, or
   // bytes after it) cannot change them, so it is not read.
@@ -108,8 +150,12 @@ absl::StatusOr<cv::Mat> DecodeJpeg(
   err.warn = &warn;
   jpeg_create_decompress(&cinfo);
   cv::Mat image;
-  bool cmyk = false;
-  bool ok = Decode(&cinfo, &err, encoded, denominator, gray, &image, &cmyk);
+  bool ok = false;
+  try {
+    ok = Decode(&cinfo, &err, encoded, denominator, gray, &image);
+  } catch (const std::exception& e) {  // the Mat's allocation
+    std::snprintf(err.message, sizeof(err.message), "%s", e.what());
+  }
   jpeg_destroy_decompress(&cinfo);
   if (err.truncated) {
     const char* where = err.phase == ErrorManager::kHeader ? "inside its header"
@@ -122,28 +168,6 @@ absl::StatusOr<cv::Mat> DecodeJpeg(
   if (!ok) {
     return absl::InvalidArgumentError(
         absl::StrCat("could not decode the JPEG image: ", err.message));
-  }
-  if (cmyk) {
-    static constexpr int kGray[] = {0, cv::IMREAD_REDUCED_GRAYSCALE_2, 0,
-                                    cv::IMREAD_REDUCED_GRAYSCALE_4, 0, 0, 0,
-                                    0, cv::IMREAD_REDUCED_GRAYSCALE_8};
-    static constexpr int kColour[] = {0, cv::IMREAD_REDUCED_COLOR_2, 0,
-                                      cv::IMREAD_REDUCED_COLOR_4, 0, 0, 0, 0,
-                                      cv::IMREAD_REDUCED_COLOR_8};
-    int flags = denominator == 1 ? (gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR)
-                                 : (gray ? kGray : kColour)[denominator];
-    try {
-      cv::Mat bytes(1, static_cast<int>(encoded.size()), CV_8U,
-                    const_cast<char*>(encoded.data()));
-      image = cv::imdecode(bytes, flags | cv::IMREAD_IGNORE_ORIENTATION);
-    } catch (const cv::Exception& e) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("could not decode the CMYK JPEG image: ", e.what()));
-    }
-    if (image.empty()) {
-      return absl::InvalidArgumentError(
-          "could not decode the CMYK JPEG image: corrupt or truncated");
-    }
   }
   return image;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/cmyk_jpeg.h"
 #include "tests/support/png_chunks.h"
 
 namespace gcnserve {
@@ -453,6 +454,26 @@ TEST(ImagePreprocessorTest, DecodeBudgetPassesA12MegapixelJpegEvenDecodedWhole) 
   plan = small.Plan(jpeg);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->decoded_bytes, 504 * 378);
+}
+
+// A CMYK JPEG is decoded into the model's colour like any other: its plan
+// counts that, not its 4 components.
+TEST(ImagePreprocessorTest, CmykJpegPlansAndDecodesIntoTheModelsColour) {
+  const std::string cmyk = CmykJpeg(640, 480, /*ycck=*/false);
+  ImagePreprocessor preprocessor(GraySpec64(), 50'000'000);
+  absl::StatusOr<DecodePlan> plan = preprocessor.Plan(cmyk);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->header.channels, 4);
+  EXPECT_EQ(plan->channels, 1);
+  EXPECT_EQ(plan->decoded_bytes, 160 * 120);  // 1/4: 1/8 would be under 64 high
+  absl::StatusOr<PreprocessedImage> image = preprocessor.Process(cmyk);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->chw.size(), 64u * 64u);
+  absl::StatusOr<PreprocessedImage> cut =
+      preprocessor.Process(cmyk.substr(0, cmyk.size() / 2));
+  EXPECT_EQ(cut.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(cut.status().message()),
+              HasSubstr("JPEG data ends before the last scanline"));
 }
 
 // --- Strict images: real truncated files of every format ---

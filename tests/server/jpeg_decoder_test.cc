@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/cmyk_jpeg.h"
+
 namespace gcnserve {
 namespace {
 
@@ -93,6 +95,76 @@ INSTANTIATE_TEST_SUITE_P(
              (c.channels == 1 ? "_gray" : "_colour") +
              (c.progressive ? "_progressive" : "");
     });
+
+struct CmykCase {
+  int width, height;
+  bool ycck, progressive;
+};
+
+class CmykSameAsOpenCvTest : public ::testing::TestWithParam<CmykCase> {};
+
+TEST_P(CmykSameAsOpenCvTest, EveryScaleAndColourGivesOpenCvsPixels) {
+  const CmykCase c = GetParam();
+  const std::string bytes = CmykJpeg(c.width, c.height, c.ycck, c.progressive);
+  for (int denominator : {1, 2, 4, 8}) {
+    for (bool gray : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "1/" << denominator
+                                        << (gray ? " gray" : " colour"));
+      absl::StatusOr<cv::Mat> ours = DecodeJpeg(bytes, denominator, gray);
+      ASSERT_TRUE(ours.ok()) << ours.status();
+      cv::Mat theirs = OpenCvDecode(bytes, denominator, gray);
+      ASSERT_EQ(ours->cols, (c.width + denominator - 1) / denominator);
+      ASSERT_EQ(ours->rows, (c.height + denominator - 1) / denominator);
+      ASSERT_EQ(ours->size(), theirs.size());
+      ASSERT_EQ(ours->type(), theirs.type());
+      EXPECT_EQ(cv::norm(*ours, theirs, cv::NORM_INF), 0);
+      cv::Scalar mean, stddev;  // a picture, not one colour
+      cv::meanStdDev(ours->reshape(1), mean, stddev);
+      EXPECT_GT(stddev[0], 10);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    CmykAndYcck, CmykSameAsOpenCvTest,
+    ::testing::Values(CmykCase{37, 23, false, false}, CmykCase{640, 480, false, false},
+                      CmykCase{1001, 777, true, false}, CmykCase{300, 211, true, true},
+                      CmykCase{37, 23, true, false}),
+    [](const auto& info) {
+      const CmykCase& c = info.param;
+      return std::to_string(c.width) + "x" + std::to_string(c.height) +
+             (c.ycck ? "_ycck" : "_cmyk") + (c.progressive ? "_progressive" : "");
+    });
+
+TEST(DecodeJpegTest, ACmykJpegIsCmykOrYcckAsLibjpegSeesIt) {
+  for (bool ycck : {false, true}) {
+    const std::string bytes = CmykJpeg(64, 48, ycck);
+    jpeg_decompress_struct cinfo;
+    jpeg_error_mgr jerr;
+    cinfo.err = jpeg_std_error(&jerr);
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()),
+                 static_cast<unsigned long>(bytes.size()));
+    ASSERT_EQ(jpeg_read_header(&cinfo, TRUE), JPEG_HEADER_OK);
+    EXPECT_EQ(cinfo.num_components, 4);
+    EXPECT_EQ(cinfo.jpeg_color_space, ycck ? JCS_YCCK : JCS_CMYK);
+    jpeg_destroy_decompress(&cinfo);
+  }
+}
+
+TEST(DecodeJpegTest, ACmykJpegThatEndsBeforeTheLastScanlineIsRefused) {
+  const std::string bytes = CmykJpeg(640, 480, /*ycck=*/false);
+  for (size_t keep : {bytes.size() / 2, bytes.size() - 100}) {
+    for (bool gray : {true, false}) {
+      absl::StatusOr<cv::Mat> image = DecodeJpeg(bytes.substr(0, keep), 2, gray);
+      EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(std::string(image.status().message()),
+                  HasSubstr("JPEG data ends before the last scanline"));
+      // OpenCV fills the rest and calls it a success.
+      EXPECT_FALSE(OpenCvDecode(bytes.substr(0, keep), 2, gray).empty());
+    }
+  }
+}
 
 TEST(DecodeJpegTest, DataThatEndsBeforeTheLastScanlineIsRefused) {
   const std::string bytes = Jpeg(Photo(640, 480, 3));
