@@ -24,6 +24,9 @@ packages=(
   # model/ and Python tests (run with /usr/bin/python3)
   python3-torch python3-numpy python3-pytest python3-tqdm python3-opencv
   python3-matplotlib
+  # Pillow: the parity test's images that OpenCV cannot write (CMYK JPEGs,
+  # palette PNGs with transparency, gray+alpha PNGs)
+  python3-pil
   # scikit-image's sample photos (skimage.data), scaled up: bench/'s photos
   # and the JPEG and WebP photos of the parity test
   python3-skimage

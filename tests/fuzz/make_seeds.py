@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Writes the fuzzer's seeds into tests/fuzz/seeds: a small image in every
-format the server decodes (PNG gray, RGB, RGBA, 16-bit; JPEG gray and
-colour, progressive; BMP; WebP lossy and lossless; TIFF; PBM, PGM, PPM),
+format the server decodes (PNG gray, RGB, RGBA, 16-bit, and with Pillow
+palette with tRNS and gray+alpha; JPEG gray and colour,
+progressive, and with Pillow CMYK; BMP; WebP lossy and lossless; TIFF; PBM,
+PGM, PPM),
 each behind the 8-byte request header of image_request_fuzzer.cc with
 another mix of request fields. Run it again only to change the seeds."""
 import os
@@ -57,6 +59,27 @@ def main():
         assert ok, name
         with open(os.path.join(out, name), "wb") as f:
             f.write(HEADERS[i % len(HEADERS)] + encoded.tobytes())
+    for i, (name, encoded) in enumerate(pillow_seeds(), len(SEEDS)):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(HEADERS[i % len(HEADERS)] + encoded)
+
+
+def pillow_seeds():
+    """What OpenCV cannot write: a CMYK JPEG, a palette PNG with a tRNS
+    chunk and a gray+alpha PNG."""
+    import io
+    from PIL import Image
+    rgb = Image.fromarray(image(24, 18, 3))
+    cases = [
+        ("jpeg_cmyk", rgb.convert("CMYK"), "JPEG", {"quality": 85}),
+        ("png_palette_trns", rgb.convert("P", palette=Image.ADAPTIVE, colors=16),
+         "PNG", {"transparency": 2}),
+        ("png_gray_alpha", rgb.convert("LA"), "PNG", {}),
+    ]
+    for name, picture, fmt, options in cases:
+        buffer = io.BytesIO()
+        picture.save(buffer, fmt, **options)
+        yield name, buffer.getvalue()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Covers the preprocessing paths: gray PNG, JPEG, 16-bit PNG, PNG with alpha,
 a colour image to shrink (INTER_AREA) and one to enlarge (INTER_LINEAR), and
 photos decoded small: JPEGs of several sizes (DCT scaling 1/2 to 1/8, one
 progressive, a 12 MP one) and a WebP (libwebp's rescaler), made from Debian's
-sample photos (python3-skimage) scaled up.
+sample photos (python3-skimage) scaled up; and, written by Pillow, CMYK
+JPEGs, a palette PNG with transparency and a gray+alpha PNG.
 """
 import argparse
 import json
@@ -47,6 +48,31 @@ def photos() -> dict:
             for name, (source, w, h, params) in cases.items()}
 
 
+def pillow_images(out: Path) -> list:
+    """What OpenCV cannot write: CMYK JPEGs (Pillow's, with an Adobe marker),
+    a palette PNG with a tRNS chunk and a gray+alpha PNG."""
+    from PIL import Image
+    from skimage import data
+    rng = np.random.default_rng(1)
+    photo = Image.fromarray(data.astronaut())
+    made = []
+    for name, image, options in (
+        ("cmyk_1001x777.jpg", photo.resize((1001, 777)).convert("CMYK"), {"quality": 90}),
+        ("cmyk_50x30.jpg", photo.resize((50, 30)).convert("CMYK"), {"quality": 90}),
+        ("palette_trns.png",
+         photo.resize((120, 90)).convert("P", palette=Image.ADAPTIVE, colors=64),
+         {"transparency": 3}),
+        ("gray_alpha.png",
+         Image.fromarray(np.dstack([np.asarray(photo.resize((40, 36)).convert("L")),
+                                    rng.integers(0, 255, (36, 40), dtype=np.uint8)]), "LA"),
+         {}),
+    ):
+        path = out / name
+        image.save(path, **options)
+        made.append(path)
+    return made
+
+
 def make_images(samples: Path, out: Path) -> list:
     files = sorted(samples.glob("*.png"))[:4]
     gray = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
@@ -64,7 +90,7 @@ def make_images(samples: Path, out: Path) -> list:
         path = out / name
         assert cv2.imwrite(str(path), image, params), name
         made.append(path)
-    return made
+    return made + pillow_images(out)
 
 
 def main() -> int:
