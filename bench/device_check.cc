@@ -172,12 +172,12 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
                       : "")
               << "\n";
     for (int b : TimedSizes(max)) {
-      auto c = MeasureForward(**cpu, images, image_floats, b, flags.seconds);
+      auto c = MeasureForward({cpu->get()}, images, image_floats, b, flags.seconds);
       if (!c.ok()) return fail(c.status());
       std::cout << absl::StrFormat("  %6d %12.1f %10.3f", b, c->images_per_s,
                                    c->median_ms);
       if (gpu) {
-        auto g = MeasureForward(*gpu, images, image_floats, b, flags.seconds);
+        auto g = MeasureForward({gpu.get()}, images, image_floats, b, flags.seconds);
         if (!g.ok()) return fail(g.status());
         std::cout << absl::StrFormat(" %12.1f %10.3f %9.2f", g->images_per_s,
                                      g->median_ms,

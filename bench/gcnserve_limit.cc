@@ -3,10 +3,13 @@
 // bench/README.md is a ratio to one of these.
 //
 //   gcnserve_limit forward EXPORT [--batch-sizes 1,2,4,...] [--seconds S]
-//                  [--intra-op-threads N] [--json]
+//                  [--instances N] [--intra-op-threads N] [--json]
 //     Forward passes per batch size through TorchModelRunner::Run, as the
-//     server's batch thread calls it, with the server's thread settings
-//     (--intra-op-threads 0: one per core): median ms a pass, images/s.
+//     server's batch threads call it, with the server's settings: its
+//     instances side by side, each on a thread of its own with its intra-op
+//     threads (0, the defaults: one instance per core, with one thread
+//     each; ModelConfig::Instances): median ms a pass, images/s summed
+//     over the instances. `--instances 1` gives a lone request's forward.
 //   gcnserve_limit preprocess EXPORT FILE|DIR... [--seconds S] [--json]
 //     Per image of the files (every regular file under a DIR): the server's
 //     preprocessing (ImagePreprocessor::Process for the export's input), and
@@ -21,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -33,7 +37,9 @@
 #include "absl/strings/str_split.h"
 #include "bench/forward_throughput.h"
 #include "bench/jpeg_entropy_decoder.h"
+#include "server/allocator.h"
 #include "server/image_preprocessor.h"
+#include "server/model_config.h"
 #include "server/torch_model_runner.h"
 
 namespace gcnserve {
@@ -47,6 +53,7 @@ struct Flags {
   std::vector<std::string> paths;
   std::vector<int> batch_sizes = {1, 2, 4, 8, 16, 32, 64};
   double seconds = 2;
+  int instances = 0;
   int intra_op_threads = 0;
   bool json = false;
 };
@@ -54,7 +61,7 @@ struct Flags {
 int Usage(const std::string& why) {
   std::cerr << "gcnserve_limit: " << why << "\nusage:\n"
             << "  gcnserve_limit forward EXPORT [--batch-sizes 1,2,4,...] "
-               "[--seconds S] [--intra-op-threads N] [--json]\n"
+               "[--seconds S] [--instances N] [--intra-op-threads N] [--json]\n"
             << "  gcnserve_limit preprocess EXPORT FILE|DIR... [--seconds S] [--json]\n";
   return 2;
 }
@@ -65,19 +72,30 @@ double MsSince(SteadyClock::time_point start) {
 }
 
 int Forward(const Flags& flags) {
-  // The server's thread settings (server/server.cc).
-  int threads = flags.intra_op_threads > 0
-                    ? flags.intra_op_threads
-                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  // The server's settings (ModelConfig, server/server.cc): its instances,
+  // each with its threads, run side by side.
+  ModelConfig config;
+  config.instances = flags.instances;
+  config.intra_op_threads = flags.intra_op_threads;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int instances = config.Instances(cores);
+  const int threads = config.ThreadsPerInstance(cores);
   TorchModelRunner::SetIntraOpThreads(threads);
   TorchModelRunner::Options options;
   options.intra_op_threads = threads;
-  auto runner = TorchModelRunner::Load(flags.model, options);
-  if (!runner.ok()) {
-    std::cerr << "gcnserve_limit: " << runner.status().message() << "\n";
-    return 1;
+  std::vector<std::unique_ptr<TorchModelRunner>> runners;
+  std::vector<ModelRunner*> instance_runners;
+  for (int i = 0; i < instances; ++i) {
+    auto runner = TorchModelRunner::Load(flags.model, options);
+    if (!runner.ok()) {
+      std::cerr << "gcnserve_limit: " << runner.status().message() << "\n";
+      return 1;
+    }
+    runners.push_back(*std::move(runner));
+    instance_runners.push_back(runners.back().get());
   }
-  const InputSpec& in = (*runner)->metadata().input;
+  const auto& runner = runners.front();
+  const InputSpec& in = runner->metadata().input;
   const size_t image_floats = static_cast<size_t>(in.channels) * in.height * in.width;
   // Pseudo-random normalized images: the passes do not depend on content.
   std::mt19937 random(1);
@@ -89,12 +107,13 @@ int Forward(const Flags& flags) {
   double best = 0;
   int best_batch = 0;
   if (!flags.json) {
-    std::cout << absl::StrFormat("%s, LibTorch %s, %d intra-op thread(s)\n%6s %10s %12s\n",
-                                 flags.model, TorchModelRunner::TorchVersion(),
-                                 threads, "batch", "ms/pass", "images/s");
+    std::cout << absl::StrFormat(
+        "%s, LibTorch %s, %d instance(s) x %d intra-op thread(s), %s\n%6s %10s %12s\n",
+        flags.model, TorchModelRunner::TorchVersion(), instances, threads,
+        AllocatorDescription(), "batch", "ms/pass", "images/s");
   }
   for (int batch : flags.batch_sizes) {
-    auto figure = MeasureForward(**runner, images, image_floats, batch, flags.seconds);
+    auto figure = MeasureForward(instance_runners, images, image_floats, batch, flags.seconds);
     if (!figure.ok()) {
       std::cerr << "gcnserve_limit: " << figure.status().message() << "\n";
       return 1;
@@ -112,7 +131,10 @@ int Forward(const Flags& flags) {
   if (flags.json) {
     std::cout << nlohmann::json{{"model", flags.model},
                                 {"torch", TorchModelRunner::TorchVersion()},
+                                {"instances", instances},
                                 {"intra_op_threads", threads},
+                                {"blas_threads", TorchModelRunner::BlasThreads()},
+                                {"allocator", AllocatorDescription()},
                                 {"forward", rows},
                                 {"best_images_per_s", best},
                                 {"best_batch", best_batch}}
@@ -222,6 +244,8 @@ int Main(int argc, char** argv) {
       flags.json = true;
     } else if (arg == "--seconds" && v) {
       flags.seconds = std::atof(v), ++i;
+    } else if (arg == "--instances" && v) {
+      flags.instances = std::atoi(v), ++i;
     } else if (arg == "--intra-op-threads" && v) {
       flags.intra_op_threads = std::atoi(v), ++i;
     } else if (arg == "--batch-sizes" && v) {

@@ -11,8 +11,9 @@
 # Each row: throughput, client p50/p99, the server's split (queue,
 # preprocess, inference; means from the responses' timing), and its ratio to
 # the limit: for 1 in flight, p50 minus the default model's batch-1 forward
-# pass; in flight > 1, throughput over the best in-process forward
-# throughput; for JPEGs, preprocessing over the entropy-decoding floor.
+# pass on one instance; in flight > 1, throughput over the best in-process
+# forward throughput of every instance side by side; for JPEGs,
+# preprocessing over the entropy-decoding floor.
 # Prints the markdown table and writes every report to OUT.
 # usage: bench/serving.sh [OUT] [SECONDS_PER_LEVEL]    (needs scripts/build.sh)
 set -euo pipefail
@@ -49,6 +50,9 @@ bench() {  # NAME LEVELS FILES...
     >"$out/bench-$name.json"
 }
 # Limits and served figures alternate, so that both see the same load.
+# A lone request's forward pass (one instance busy), and every instance at
+# once (the server's defaults: one per core) for throughput.
+$limit forward "$export" --batch-sizes 1 --instances 1 --seconds 2 --json >"$out/limit-alone.json"
 $limit forward "$export" --batch-sizes 1,2,4,8,16,32,64 --seconds 2 --json >"$out/limit-forward.json"
 bench png 1,16,64 model/samples
 $limit preprocess "$export" model/samples --json >"$out/limit-png.json"
@@ -63,11 +67,12 @@ import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 read = lambda name: json.loads((out / name).read_text())
 forward = read("limit-forward.json")
-batch1 = next(r["median_ms"] for r in forward["forward"] if r["batch"] == 1)
+batch1 = read("limit-alone.json")["forward"][0]["median_ms"]
 best = forward["best_images_per_s"]
 print(f"in-process limits ({forward['model']}, LibTorch {forward['torch']}, "
-      f"{forward['intra_op_threads']} threads): batch-1 forward {batch1:.2f} ms; "
-      f"best {best:.0f} images/s at batch {forward['best_batch']}")
+      f"{forward['instances']} instance(s) x {forward['intra_op_threads']} thread(s), "
+      f"{forward['allocator']}): batch-1 forward {batch1:.2f} ms (one instance); "
+      f"best {best:.0f} images/s at batch {forward['best_batch']} (every instance)")
 for name in ("png", "hd", "12mp"):
     p = read(f"limit-{name}.json")
     line = f"{name}: preprocessing {p['preprocess_ms']:.2f} ms an image in-process"

@@ -15,12 +15,14 @@ packages=(
   libgtest-dev libgmock-dev libcurl4-openssl-dev
   # bench/: libjpeg's entropy decoding (the decode floor of gcnserve_limit)
   libjpeg-dev
-  # server/png_decoder: libpng itself, its messages kept off stderr
-  libpng-dev
+  # the server's own decoders: libjpeg-turbo (above), libpng (its messages
+  # kept off stderr), libwebp (scaled decoding), zlib (PNG chunk CRCs)
+  libpng-dev libwebp-dev zlib1g-dev
   # the fuzzer (tests/fuzz: libFuzzer with ASan and UBSan, Debian's clang)
   clang libclang-rt-14-dev
-  # jemalloc, measured against glibc malloc by bench/memory_soak.sh
-  libjemalloc2
+  # jemalloc, linked into gcnserve and gcnserve_limit (server/allocator.cc;
+  # bench/README.md has the figures against glibc malloc)
+  libjemalloc-dev
   # model/ and Python tests (run with /usr/bin/python3)
   python3-torch python3-numpy python3-pytest python3-tqdm python3-opencv
   python3-matplotlib

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "server/allocator.h"
 #include "server/log.h"
 #include "server/server.h"
 #include "server/server_options.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
     std::fputs(gcnserve::ServerOptions::Help().c_str(), stdout);
     return 0;
   }
+  gcnserve::Log("memory allocator: ", gcnserve::AllocatorDescription());
   auto server = gcnserve::Server::Create(**options);
   if (!server.ok()) {
     gcnserve::Log("gcnserve: cannot start: ", server.status().message());

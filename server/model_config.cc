@@ -113,6 +113,16 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(const std::string& json,
   return config;
 }
 
+int ModelConfig::Instances(int cores) const {
+  if (instances > 0) return instances;
+  return device == "cpu" ? std::max(1, cores) : 1;
+}
+
+int ModelConfig::ThreadsPerInstance(int cores) const {
+  if (intra_op_threads > 0) return intra_op_threads;
+  return std::max(1, cores / Instances(cores));
+}
+
 bool IsDeviceName(const std::string& device) {
   if (device == "cpu" || device == "cuda") return true;
   return device.rfind("cuda:", 0) == 0 && device.size() > 5 &&

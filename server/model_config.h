@@ -19,7 +19,9 @@ namespace gcnserve {
 //    "default": true}
 struct ModelConfig {
   Batcher::Options batching;
-  int instances = 1;          // copies of the model, each with a batch thread
+  // Copies of the model, each with a batch thread; 0: one per core on CPU,
+  // one on CUDA (see Instances).
+  int instances = 0;
   int intra_op_threads = 0;   // LibTorch threads per instance; 0: cores/instances
   std::string device = "cpu";
   int latest = 1;                // serve the newest `latest` versions...
@@ -39,6 +41,16 @@ struct ModelConfig {
   // first: all of them for {"latest": N} (the N newest that load are
   // served), the listed ones for {"versions": [..]}.
   std::vector<int64_t> Candidates(std::vector<int64_t> on_disk) const;
+  // The instances served on a machine with `cores` cores: `instances`, or
+  // when 0, one per core on CPU and one on CUDA. On CPU one single-threaded
+  // instance per core serves more than one instance whose threads span the
+  // cores: no thread waits at a barrier for another, and under load the
+  // instances run batches side by side (bench/README.md, "Instances").
+  int Instances(int cores) const;
+  // LibTorch threads per instance: `intra_op_threads`, or when 0 the cores
+  // divided among the instances (at least 1).
+  int ThreadsPerInstance(int cores) const;
+
   // How many of the candidates are served: N for {"latest": N}, all for
   // {"versions": [..]}.
   int Wanted(int candidates) const;

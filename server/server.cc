@@ -41,15 +41,13 @@ constexpr auto kHoldAfterGoaway = std::chrono::milliseconds(200);
 // to the largest batch size (TorchModelRunner::WarmUp says how).
 absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
                                            const ModelConfig& config) {
-  int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
   TorchModelRunner::Options runner_options;
   runner_options.device = config.device;
-  runner_options.intra_op_threads =
-      config.intra_op_threads > 0 ? config.intra_op_threads
-                                  : std::max(1, cores / config.instances);
+  runner_options.intra_op_threads = config.ThreadsPerInstance(cores);
   GCN_ASSIGN_OR_RETURN(std::string digest, ShortFileDigest(path));
   LoadedModel loaded;
-  for (int i = 0; i < config.instances; ++i) {
+  for (int i = 0; i < config.Instances(cores); ++i) {
     GCN_ASSIGN_OR_RETURN(std::unique_ptr<TorchModelRunner> runner,
                          TorchModelRunner::Load(path, runner_options));
     GCN_RETURN_IF_ERROR(runner->WarmUp(config.batching.max_batch_size));
@@ -69,6 +67,7 @@ ModelConfig DefaultModelConfig(const ServerOptions& options) {
       std::chrono::microseconds(options.max_queue_delay_us);
   config.batching.max_queue_size = options.max_queue_size;
   config.device = options.device;
+  config.instances = options.instances;
   config.intra_op_threads = options.intra_op_threads;
   return config;
 }
@@ -145,10 +144,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   RateLimitProtobufLog();
   GCN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                        ServerCredentials(options));
-  int threads = options.intra_op_threads > 0
-                    ? options.intra_op_threads
-                    : static_cast<int>(std::thread::hardware_concurrency());
-  TorchModelRunner::SetIntraOpThreads(threads);
+  // Each instance sets its own thread's count; this sets the process's (and
+  // OpenBLAS's) to what the server's defaults give an instance.
+  TorchModelRunner::SetIntraOpThreads(DefaultModelConfig(options).ThreadsPerInstance(
+      static_cast<int>(std::thread::hardware_concurrency())));
 
   std::unique_ptr<Server> server(new Server);
   Server* self = server.get();

@@ -131,8 +131,13 @@ const std::vector<Flag>& Flags() {
              return IsDeviceName(v) ? absl::OkStatus()
                                     : Bad("device", v, "cpu, cuda or cuda:N");
            }),
+      Integer("instances",
+              "copies of each model, each running its own batches; 0: one "
+              "per core on CPU (with one LibTorch thread each), one on CUDA",
+              &ServerOptions::instances, 0, 64),
       Integer("intra-op-threads",
-              "LibTorch threads per forward pass; 0: one per core",
+              "LibTorch threads per instance's forward pass; 0: the cores "
+              "divided among the instances",
               &ServerOptions::intra_op_threads, 0, 1024),
       Integer("preprocess-threads", "threads that decode and resize images",
               &ServerOptions::preprocess_threads, 1, 1024),

@@ -28,7 +28,10 @@ struct ServerOptions {
   int64_t max_queue_delay_us = 0;  // 0: an idle model never waits
   int max_queue_size = 256;
   std::string device = "cpu";
-  int intra_op_threads = 0;       // 0: one per core
+  // Instances of each model (a model's config.json may say otherwise);
+  // 0: one per core on CPU, one on CUDA (ModelConfig::Instances).
+  int instances = 0;
+  int intra_op_threads = 0;       // per instance; 0: cores / instances
   int preprocess_threads = 2;
   int64_t max_image_pixels = 50'000'000;
   // Decode budgets, in bytes decoded (width x height x channels x bytes per

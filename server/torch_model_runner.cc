@@ -1,11 +1,14 @@
 #include "server/torch_model_runner.h"
 
+#include <dlfcn.h>
+
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -237,7 +240,24 @@ absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
 }
 
 void TorchModelRunner::SetIntraOpThreads(int threads) {
-  if (threads > 0) at::set_num_threads(threads);
+  if (threads <= 0) return;
+  at::set_num_threads(threads);
+  // LibTorch sets MKL's threads, not OpenBLAS's; OpenBLAS (Debian's BLAS)
+  // keeps a pool of one thread per core, which spins in sched_yield between
+  // matrix products and so competes with every instance's own threads.
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(
+          dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+      set != nullptr && std::getenv("OPENBLAS_NUM_THREADS") == nullptr) {
+    set(threads);
+  }
+}
+
+int TorchModelRunner::BlasThreads() {
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(
+      dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get != nullptr ? get() : 0;
 }
 
 std::string TorchModelRunner::TorchVersion() {

@@ -54,8 +54,11 @@ class TorchModelRunner : public ModelRunner {
 
   const ModelMetadata& metadata() const { return metadata_; }
 
-  // Sets LibTorch's intra-op thread count for the whole process; 0 leaves it.
+  // Sets LibTorch's intra-op thread count for the whole process, and
+  // OpenBLAS's to the same unless OPENBLAS_NUM_THREADS is set; 0 leaves both.
   static void SetIntraOpThreads(int threads);
+  // OpenBLAS's thread count; 0 when LibTorch's BLAS is not OpenBLAS.
+  static int BlasThreads();
   // The LibTorch version, e.g. "1.13.1".
   static std::string TorchVersion();
   // Checks a device string ("cpu", "cuda", "cuda:1") against this build and

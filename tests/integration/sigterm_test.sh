@@ -9,6 +9,7 @@
 # NOT_SERVING during the grace window; the process exits within the grace
 # window plus --drain-timeout-s although the streams stay open; no client
 # sees CANCELLED.
+# It also runs on jemalloc with one instance per core, the defaults.
 # usage: sigterm_test.sh GCNSERVE GCNCTL DATA_DIR
 set -uo pipefail
 server=$1 client=$2 data=$3
@@ -32,6 +33,13 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 [[ -n $port ]] || fail "server did not start"
+# The defaults that make it fast (server/allocator.h, ModelConfig::Instances):
+# jemalloc with its options and its background thread, one instance per core.
+grep -q "memory allocator: jemalloc .*(background_thread:true, oversize_threshold:0)" "$log" ||
+  fail "gcnserve does not run on jemalloc with server/allocator.cc's options"
+grep -qx jemalloc_bg_thd /proc/"$pid"/task/*/comm || fail "no jemalloc background thread"
+grep -q "model3 version 1 ready (model3, $(nproc) instance(s) on cpu" "$log" ||
+  fail "model3 is not served by one instance per core"
 metrics_port=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$log")
 [[ -n $metrics_port && $metrics_port != "$port" ]] || fail "no separate metrics port in the start-up line"
 http_port=$(sed -n 's/.*HTTP port \([0-9]*\).*/\1/p' "$log")

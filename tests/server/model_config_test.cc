@@ -8,6 +8,34 @@ namespace {
 
 using ::testing::HasSubstr;
 
+TEST(ModelConfigTest, ServesOneSingleThreadedInstancePerCoreOnTheCpu) {
+  ModelConfig config;  // instances 0, intra_op_threads 0: the defaults
+  EXPECT_EQ(config.Instances(2), 2);
+  EXPECT_EQ(config.ThreadsPerInstance(2), 1);
+  EXPECT_EQ(config.Instances(16), 16);
+  EXPECT_EQ(config.ThreadsPerInstance(16), 1);
+  EXPECT_EQ(config.Instances(0), 1);  // hardware_concurrency may say 0
+  EXPECT_EQ(config.ThreadsPerInstance(0), 1);
+}
+
+TEST(ModelConfigTest, ServesOneInstanceWithEveryCoreOnCuda) {
+  ModelConfig config;
+  config.device = "cuda:0";
+  EXPECT_EQ(config.Instances(8), 1);
+  EXPECT_EQ(config.ThreadsPerInstance(8), 8);
+}
+
+TEST(ModelConfigTest, DividesTheCoresAmongTheInstancesItIsGiven) {
+  ModelConfig config;
+  config.instances = 1;
+  EXPECT_EQ(config.Instances(4), 1);
+  EXPECT_EQ(config.ThreadsPerInstance(4), 4);
+  config.instances = 3;
+  EXPECT_EQ(config.ThreadsPerInstance(4), 1);
+  config.intra_op_threads = 2;
+  EXPECT_EQ(config.ThreadsPerInstance(4), 2);
+}
+
 TEST(ModelConfigTest, OverridesTheDefaults) {
   ModelConfig defaults;
   defaults.batching.max_batch_size = 8;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <thread>
 #include <vector>
 
 namespace gcnserve {
@@ -18,6 +20,23 @@ TEST(TorchModelRunnerTest, WarmsPowersOfTwoAndTheLargestSizeOnTheCpu) {
 TEST(TorchModelRunnerTest, WarmsEverySizeWhenAsked) {
   EXPECT_EQ(TorchModelRunner::WarmUpBatchSizes(5, true),
             (std::vector<int>{1, 2, 3, 4, 5}));
+}
+
+TEST(TorchModelRunnerTest, GivesOpenBlasTheIntraOpThreadCount) {
+  if (TorchModelRunner::BlasThreads() == 0) {
+    GTEST_SKIP() << "LibTorch's BLAS here is not OpenBLAS";
+  }
+  if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) {
+    GTEST_SKIP() << "OPENBLAS_NUM_THREADS is set, and wins";
+  }
+  TorchModelRunner::SetIntraOpThreads(1);
+  EXPECT_EQ(TorchModelRunner::BlasThreads(), 1);
+  TorchModelRunner::SetIntraOpThreads(3);
+  EXPECT_EQ(TorchModelRunner::BlasThreads(), 3);
+  TorchModelRunner::SetIntraOpThreads(0);  // leaves it
+  EXPECT_EQ(TorchModelRunner::BlasThreads(), 3);
+  TorchModelRunner::SetIntraOpThreads(
+      static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 }  // namespace

@@ -1,0 +1,29 @@
+#ifndef GCNSERVE_SERVER_ALLOCATOR_H_
+#define GCNSERVE_SERVER_ALLOCATOR_H_
+
+#include <string>
+
+namespace gcnserve {
+
+// The memory allocator of gcnserve and gcnserve_limit: jemalloc (Debian's
+// libjemalloc), linked in, with the options of allocator.cc:
+//
+// - background_thread:true: pages freed after a burst go back to the system
+//   from jemalloc's own thread, so memory comes back after a storm of large
+//   images even when no request follows (bench/README.md, "Memory").
+// - oversize_threshold:0: jemalloc's default hands every allocation over
+//   8 MiB to an arena that returns its pages at once, and a forward pass at
+//   batch 32 allocates such buffers every time: each pass then faulted its
+//   activations in again. Without the threshold they are reused and decay
+//   like the rest (dirty_decay_ms, 10 s).
+//
+// MALLOC_CONF in the environment still overrides both. Measured against
+// glibc malloc and jemalloc's defaults in bench/README.md ("Allocator").
+//
+// "jemalloc <version> (background_thread:<bool>, oversize_threshold:<bytes>)"
+// for the log at start-up; "system malloc" in a binary without jemalloc.
+std::string AllocatorDescription();
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_ALLOCATOR_H_
