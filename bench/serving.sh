@@ -52,8 +52,10 @@ bench() {  # NAME LEVELS FILES...
 # Limits and served figures alternate, so that both see the same load.
 # A lone request's forward pass (one instance busy), and every instance at
 # once (the server's defaults: one per core) for throughput.
-$limit forward "$export" --batch-sizes 1 --instances 1 --seconds 2 --json >"$out/limit-alone.json"
 $limit forward "$export" --batch-sizes 1,2,4,8,16,32,64 --seconds 2 --json >"$out/limit-forward.json"
+threads=$($py -c 'import json,sys; print(json.load(sys.stdin)["intra_op_threads"])' <"$out/limit-forward.json")
+$limit forward "$export" --batch-sizes 1 --instances 1 --intra-op-threads "$threads" \
+  --seconds 2 --json >"$out/limit-alone.json"
 bench png 1,16,64 model/samples
 $limit preprocess "$export" model/samples --json >"$out/limit-png.json"
 $limit preprocess "$export" "$out/hd" --json >"$out/limit-hd.json"

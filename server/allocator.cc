@@ -1,6 +1,9 @@
 #include "server/allocator.h"
 
+#include <sys/types.h>
+
 #include <cstddef>
+#include <string>
 
 #include <jemalloc/jemalloc.h>
 
@@ -32,6 +35,26 @@ std::string AllocatorDescription() {
   return absl::StrCat("jemalloc ", version, " (background_thread:",
                       background_thread ? "true" : "false",
                       ", oversize_threshold:", oversize_threshold, ")");
+}
+
+bool KeepFreedPages() {
+  ssize_t never = -1;
+  unsigned arenas = 0;
+  if (!Read("arenas.narenas", arenas)) return false;
+  for (const char* decay : {"dirty_decay_ms", "muzzy_decay_ms"}) {
+    // The default of arenas made later, then each existing one.
+    std::string name = absl::StrCat("arenas.", decay);
+    if (mallctl(name.c_str(), nullptr, nullptr, &never, sizeof never) != 0) {
+      return false;
+    }
+    for (unsigned i = 0; i < arenas; ++i) {
+      name = absl::StrCat("arena.", i, ".", decay);
+      if (mallctl(name.c_str(), nullptr, nullptr, &never, sizeof never) != 0) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace gcnserve

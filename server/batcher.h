@@ -69,7 +69,7 @@ using Batch = std::vector<std::unique_ptr<BatchTask>>;
 class Batcher {
  public:
   struct Options {
-    int max_batch_size = 32;  // tasks per batch, >= 1
+    int max_batch_size = 16;  // tasks per batch, >= 1
     // How long the oldest task may wait for its batch to fill, >= 0; 0 (the
     // default) closes a batch as soon as a thread is free to run it.
     std::chrono::microseconds max_queue_delay{0};

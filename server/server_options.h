@@ -24,7 +24,7 @@ struct ServerOptions {
   // Empty: the model whose config.json says "default": true, else the first
   // by name.
   std::string default_model;
-  int max_batch_size = 32;        // chosen by bench/batch_size.sh (bench/README.md)
+  int max_batch_size = 16;        // chosen by bench/batch_size.sh (bench/README.md)
   int64_t max_queue_delay_us = 0;  // 0: an idle model never waits
   int max_queue_size = 256;
   std::string device = "cpu";
