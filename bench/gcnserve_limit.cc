@@ -39,6 +39,7 @@
 #include "bench/forward_throughput.h"
 #include "bench/jpeg_entropy_decoder.h"
 #include "server/allocator.h"
+#include "server/cpu_count.h"
 #include "server/image_preprocessor.h"
 #include "server/model_config.h"
 #include "server/torch_model_runner.h"
@@ -78,7 +79,7 @@ int Forward(const Flags& flags) {
   ModelConfig config;
   config.instances = flags.instances;
   config.intra_op_threads = flags.intra_op_threads;
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int cores = UsableCores();
   const int instances = config.Instances(cores);
   const int threads = config.ThreadsPerInstance(cores);
   TorchModelRunner::SetIntraOpThreads(threads);

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Resident memory of gcnserve with glibc malloc against jemalloc (Debian's
-# libjemalloc2, LD_PRELOAD), measured side by side: two servers, the same
-# flags, the same load at the same time, so that both see the same machine.
+# Resident memory of gcnserve (jemalloc linked in with server/allocator.h's
+# options) against the same binary with other jemalloc options
+# (MALLOC_CONF=$OTHER_CONF, added to the built-in ones; default: jemalloc's
+# own oversize arena for allocations over 8 MiB, as the images preloaded it
+# before), measured side by side: two servers, the same flags,
+# the same load at the same time, so that both see the same machine.
 #
 #   1. idle, after start-up;
 #   2. a bad-input storm: truncated and corrupt images, images refused by
@@ -14,11 +17,11 @@
 # machine, runs one after the other meet different loads.
 #
 # usage: bench/memory_soak.sh [OUT_DIR] (env: SOAK_S=600 STORM_S=30
-#        JEMALLOC_CONF=background_thread:true (MALLOC_CONF of the jemalloc one)
+#        OTHER_CONF=oversize_threshold:8388608
 #        CONCURRENCY=8 STORM_CONCURRENCY=16 GCNSERVE=build/server/gcnserve
 #        GCNCTL=build/client/gcnctl)
 # Prints a summary; OUT_DIR keeps the images, logs, bench JSON and
-# rss.csv (seconds, phase, glibc kB, jemalloc kB).
+# rss.csv (seconds, phase, shipped kB, other kB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build/memory-soak}
@@ -28,11 +31,7 @@ concurrency=${CONCURRENCY:-8}
 storm_concurrency=${STORM_CONCURRENCY:-16}
 gcnserve=${GCNSERVE:-build/server/gcnserve}
 gcnctl=${GCNCTL:-build/client/gcnctl}
-jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-# jemalloc returns freed memory only from its allocating threads unless its
-# background thread runs; JEMALLOC_CONF="" measures its defaults.
-jemalloc_conf=${JEMALLOC_CONF-background_thread:true}
-[[ -f $jemalloc ]] || { echo "memory_soak: $jemalloc missing (scripts/install-deps.sh)" >&2; exit 1; }
+other_conf=${OTHER_CONF-oversize_threshold:8388608}
 mkdir -p "$out"
 
 # Images: good ones of mixed sizes (the 28x28 samples and photos up to 12 MP)
@@ -81,10 +80,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-start_server() {  # NAME [PRELOAD]
-  local name=$1 preload=${2:-}
-  env ${preload:+LD_PRELOAD=$preload} ${preload:+MALLOC_CONF=$jemalloc_conf} "$gcnserve" --grpc-address 127.0.0.1:0 \
-    --metrics-address "" --intra-op-threads 1 --preprocess-threads 2 \
+start_server() {  # NAME [MALLOC_CONF]
+  local name=$1 conf=${2:-}
+  env ${conf:+MALLOC_CONF=$conf} "$gcnserve" --grpc-address 127.0.0.1:0 \
+    --metrics-address "" --http-address "" --preprocess-threads 2 \
     >"$out/$name.log" 2>&1 &
   pids+=($!)
   eval "${name}_pid=$!"
@@ -100,18 +99,18 @@ port_of() {  # LOG
 }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-start_server glibc
-start_server jemalloc "$jemalloc"
-glibc_port=$(port_of "$out/glibc.log")
-jemalloc_port=$(port_of "$out/jemalloc.log")
+start_server shipped
+start_server other "$other_conf"
+shipped_port=$(port_of "$out/shipped.log")
+other_port=$(port_of "$out/other.log")
 t0=$(date +%s)
-echo "seconds,phase,glibc_kb,jemalloc_kb" >"$out/rss.csv"
-sample() { echo "$(($(date +%s) - t0)),$1,$(rss "$glibc_pid"),$(rss "$jemalloc_pid")" >>"$out/rss.csv"; }
+echo "seconds,phase,shipped_kb,other_kb" >"$out/rss.csv"
+sample() { echo "$(($(date +%s) - t0)),$1,$(rss "$shipped_pid"),$(rss "$other_pid")" >>"$out/rss.csv"; }
 load() { uptime | sed 's/.*load average: //'; }
 
 bench_both() {  # PHASE SECONDS CONCURRENCY DIR
   local phase=$1 seconds=$2 conc=$3 dir=$4
-  for name in glibc jemalloc; do
+  for name in shipped other; do
     local port_var=${name}_port
     "$gcnctl" --target "127.0.0.1:${!port_var}" --deadline-ms 30000 bench "$dir" \
       --concurrency "$conc" --warmup-s 0 --duration-s "$seconds" --no-progress \
@@ -127,19 +126,19 @@ d=json.load(open(sys.argv[1])); lv=d["levels"][0]
 print(f"{lv[\"throughput\"]:.1f}")' "$1" 2>/dev/null || echo "?"
 }
 
-echo "memory_soak: servers up (glibc pid $glibc_pid, jemalloc pid $jemalloc_pid); load average $(load)"
+echo "memory_soak: servers up (shipped pid $shipped_pid, other pid $other_pid); load average $(load)"
 sleep 5; sample idle
-idle_glibc=$(rss "$glibc_pid"); idle_jemalloc=$(rss "$jemalloc_pid")
+idle_shipped=$(rss "$shipped_pid"); idle_other=$(rss "$other_pid")
 bench_both storm "$storm_s" "$storm_concurrency" "$out/bad"
-storm_glibc=$(rss "$glibc_pid"); storm_jemalloc=$(rss "$jemalloc_pid")
+storm_shipped=$(rss "$shipped_pid"); storm_other=$(rss "$other_pid")
 sleep 10; sample after-storm
-after_storm_glibc=$(rss "$glibc_pid"); after_storm_jemalloc=$(rss "$jemalloc_pid")
+after_storm_shipped=$(rss "$shipped_pid"); after_storm_other=$(rss "$other_pid")
 sleep 50; sample after-storm
-later_glibc=$(rss "$glibc_pid"); later_jemalloc=$(rss "$jemalloc_pid")
+later_shipped=$(rss "$shipped_pid"); later_other=$(rss "$other_pid")
 load_before=$(load)
 bench_both soak "$soak_s" "$concurrency" "$out/good"
 load_after=$(load)
-soak_end_glibc=$(rss "$glibc_pid"); soak_end_jemalloc=$(rss "$jemalloc_pid")
+soak_end_shipped=$(rss "$shipped_pid"); soak_end_other=$(rss "$other_pid")
 sleep 10; sample after-soak
 
 /usr/bin/python3 - "$out" <<EOF
@@ -154,24 +153,24 @@ def tp(phase, name):
     except Exception as e:
         return float("nan"), "?"
 half = len(rows) // 2
-print(f"memory_soak: jemalloc with MALLOC_CONF='$jemalloc_conf'")
+print(f"memory_soak: other = MALLOC_CONF='$other_conf'")
 print(f"memory_soak: load average before the soak {'$load_before'}, after {'$load_after'}")
-print("| RSS, MB | glibc | jemalloc | jemalloc / glibc |")
+print("| RSS, MB | shipped | other | other / shipped |")
 print("| --- | --- | --- | --- |")
 def line(label, g, j):
     print(f"| {label} | {g:.0f} | {j:.0f} | {j / g:.2f} |")
-line("idle after start", mb($idle_glibc), mb($idle_jemalloc))
-line("end of the storm", mb($storm_glibc), mb($storm_jemalloc))
-line("10 s after the storm", mb($after_storm_glibc), mb($after_storm_jemalloc))
-line("60 s after the storm", mb($later_glibc), mb($later_jemalloc))
+line("idle after start", mb($idle_shipped), mb($idle_other))
+line("end of the storm", mb($storm_shipped), mb($storm_other))
+line("10 s after the storm", mb($after_storm_shipped), mb($after_storm_other))
+line("60 s after the storm", mb($later_shipped), mb($later_other))
 for name, key in (("soak, peak", max), ("soak, lowest", min)):
-    line(name, key(mb(r["glibc_kb"]) for r in rows), key(mb(r["jemalloc_kb"]) for r in rows))
+    line(name, key(mb(r["shipped_kb"]) for r in rows), key(mb(r["other_kb"]) for r in rows))
 if half:
-    g1 = max(mb(r["glibc_kb"]) for r in rows[:half]); g2 = max(mb(r["glibc_kb"]) for r in rows[half:])
-    j1 = max(mb(r["jemalloc_kb"]) for r in rows[:half]); j2 = max(mb(r["jemalloc_kb"]) for r in rows[half:])
+    g1 = max(mb(r["shipped_kb"]) for r in rows[:half]); g2 = max(mb(r["shipped_kb"]) for r in rows[half:])
+    j1 = max(mb(r["other_kb"]) for r in rows[:half]); j2 = max(mb(r["other_kb"]) for r in rows[half:])
     print(f"| soak, growth: peak of 2nd half - peak of 1st half | {g2 - g1:+.0f} | {j2 - j1:+.0f} | |")
-line("end of the soak", mb($soak_end_glibc), mb($soak_end_jemalloc))
-(sg, se), (jg, je) = tp("soak", "glibc"), tp("soak", "jemalloc")
+line("end of the soak", mb($soak_end_shipped), mb($soak_end_other))
+(sg, se), (jg, je) = tp("soak", "shipped"), tp("soak", "other")
 print(f"| soak throughput, req/s ok | {sg:.1f} | {jg:.1f} | {jg / sg:.2f} |")
 print(f"| soak errors | {se} | {je} | |")
 EOF

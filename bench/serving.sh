@@ -3,7 +3,8 @@
 # served with the default flags, under gcnctl bench's closed loop, beside the
 # limits gcnserve_limit measures in-process on the same files in the same run.
 #
-#   Fashion-MNIST PNGs (model/samples) at 1, 16 and 64 in flight;
+#   Fashion-MNIST PNGs (model/samples) at 1, 16 and 64 in flight, and at 64
+#   over streams (ClassifyStream, one request in flight on each of 64);
 #   1920x1080 JPEGs (q90) at 1 and 16 in flight; the 12 MP (4032x3024) photos
 #   at 1 in flight. Photos are made by bench/make_photos.py from
 #   scikit-image's sample photos (python3-skimage), scaled up.
@@ -57,6 +58,7 @@ threads=$($py -c 'import json,sys; print(json.load(sys.stdin)["intra_op_threads"
 $limit forward "$export" --batch-sizes 1 --instances 1 --intra-op-threads "$threads" \
   --seconds 2 --json >"$out/limit-alone.json"
 bench png 1,16,64 model/samples
+bench pngstream 64 model/samples --streaming
 $limit preprocess "$export" model/samples --json >"$out/limit-png.json"
 $limit preprocess "$export" "$out/hd" --json >"$out/limit-hd.json"
 bench hd 1,16 "$out/hd"
@@ -86,10 +88,10 @@ print()
 print("| images | in flight | req/s | p50 ms | p99 ms | queue ms | prep ms | infer ms "
       "| batch | against the limit |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-labels = {"png": "Fashion-MNIST PNG 28x28", "hd": "JPEG 1920x1080 q90",
-          "12mp": "JPEG 4032x3024 q90"}
-for name in ("png", "hd", "12mp"):
-    floor = read(f"limit-{name}.json").get("entropy_floor_ms")
+labels = {"png": "Fashion-MNIST PNG 28x28", "pngstream": "the same, 64 streams",
+          "hd": "JPEG 1920x1080 q90", "12mp": "JPEG 4032x3024 q90"}
+for name in ("png", "pngstream", "hd", "12mp"):
+    floor = read(f"limit-{name.replace('stream', '')}.json").get("entropy_floor_ms")
     for level in read(f"bench-{name}.json")["levels"]:
         n, lat, srv = int(level["concurrency"]), level["latency_ms"], level["server_ms"]
         ratios = []

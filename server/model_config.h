@@ -41,7 +41,7 @@ struct ModelConfig {
   // first: all of them for {"latest": N} (the N newest that load are
   // served), the listed ones for {"versions": [..]}.
   std::vector<int64_t> Candidates(std::vector<int64_t> on_disk) const;
-  // The instances served on a machine with `cores` cores: `instances`, or
+  // The instances served on `cores` cores (UsableCores): `instances`, or
   // when 0, one per core on CPU and one on CUDA. On CPU one single-threaded
   // instance per core serves more than one instance whose threads span the
   // cores: no thread waits at a barrier for another, and under load the

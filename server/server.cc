@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "server/cpu_count.h"
 #include "server/file_digest.h"
 #include "server/log.h"
 #include "server/protobuf_log.h"
@@ -41,7 +42,7 @@ constexpr auto kHoldAfterGoaway = std::chrono::milliseconds(200);
 // to the largest batch size (TorchModelRunner::WarmUp says how).
 absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
                                            const ModelConfig& config) {
-  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int cores = UsableCores();
   TorchModelRunner::Options runner_options;
   runner_options.device = config.device;
   runner_options.intra_op_threads = config.ThreadsPerInstance(cores);
@@ -146,8 +147,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
                        ServerCredentials(options));
   // Each instance sets its own thread's count; this sets the process's (and
   // OpenBLAS's) to what the server's defaults give an instance.
-  TorchModelRunner::SetIntraOpThreads(DefaultModelConfig(options).ThreadsPerInstance(
-      static_cast<int>(std::thread::hardware_concurrency())));
+  TorchModelRunner::SetIntraOpThreads(
+      DefaultModelConfig(options).ThreadsPerInstance(UsableCores()));
 
   std::unique_ptr<Server> server(new Server);
   Server* self = server.get();

@@ -133,7 +133,8 @@ const std::vector<Flag>& Flags() {
            }),
       Integer("instances",
               "copies of each model, each running its own batches; 0: one "
-              "per core on CPU (with one LibTorch thread each), one on CUDA",
+              "per usable core on CPU (CPU affinity, capped by a cgroup CPU "
+              "quota), with one LibTorch thread each; one on CUDA",
               &ServerOptions::instances, 0, 64),
       Integer("intra-op-threads",
               "LibTorch threads per instance's forward pass; 0: the cores "
