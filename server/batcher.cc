@@ -15,6 +15,7 @@ Batcher::Batcher(const Options& options, Processor processor, Clock* clock,
 Batcher::~Batcher() { Stop(/*drain=*/true); }
 
 absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
+  int idle = -1;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("server is shutting down");
@@ -28,8 +29,9 @@ absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     task->enqueue_time = clock_->Now();
     queue_.push_back(std::move(task));
     ReportDepthLocked();
+    idle = TakeLastIdleLocked();
   }
-  cv_.notify_one();
+  if (idle >= 0) wake_[idle]->notify_one();
   return absl::OkStatus();
 }
 
@@ -89,7 +91,24 @@ void Batcher::ExpireLocked(Clock::TimePoint now, Dropped& dropped) {
   }
 }
 
-void Batcher::Wake() { cv_.notify_all(); }
+int Batcher::TakeLastIdleLocked() {
+  if (idle_.empty()) return -1;
+  int last = idle_.back();
+  idle_.pop_back();
+  return last;
+}
+
+void Batcher::WakeAll() {
+  std::lock_guard<std::mutex> lock(mu_);  // Start writes wake_ under it
+  for (auto& wake : wake_) wake->notify_all();
+}
+
+void Batcher::Wake() { WakeAll(); }
+
+int Batcher::idle_threads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(idle_.size());
+}
 
 void Batcher::ReportDepthLocked() {
   // Under the lock, so that reports arrive in the order of the changes.
@@ -121,6 +140,9 @@ void Batcher::Start(int threads) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!threads_.empty() || stopping_) return;
   for (int i = 0; i < threads; ++i) {
+    wake_.push_back(std::make_unique<std::condition_variable>());
+  }
+  for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this, i] { Loop(i); });
   }
 }
@@ -132,11 +154,15 @@ void Batcher::Loop(int instance) {
     if (Step(lock, instance) > 0) continue;
     // Wake when the front batch is due or a queued deadline passes.
     Clock::TimePoint wake = std::min(DueTimeLocked(), NextDeadlineLocked());
+    idle_.push_back(instance);
     if (wake == Clock::TimePoint::max()) {
-      cv_.wait(lock);
+      wake_[instance]->wait(lock);
     } else {
-      cv_.wait_for(lock, wake - clock_->Now());
+      wake_[instance]->wait_for(lock, wake - clock_->Now());
     }
+    // Woken by Enqueue (which took it off idle_), or by a timeout, WakeAll
+    // or spuriously (it is still there).
+    idle_.erase(std::remove(idle_.begin(), idle_.end(), instance), idle_.end());
   }
 }
 
@@ -145,7 +171,7 @@ void Batcher::Flush() {
     std::lock_guard<std::mutex> lock(mu_);
     flushing_ = true;
   }
-  cv_.notify_all();
+  WakeAll();
 }
 
 void Batcher::Stop(bool drain) {
@@ -162,7 +188,7 @@ void Batcher::Stop(bool drain) {
       ReportDepthLocked();
     }
   }
-  cv_.notify_all();
+  WakeAll();
   for (auto& task : refused) {
     task->fail(absl::UnavailableError("server shut down before the request ran"));
   }

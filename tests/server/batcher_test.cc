@@ -236,6 +236,40 @@ TEST_F(BatcherTest, SeveralThreadsShareOneQueueAndLoseNothing) {
   for (int i = 0; i < 200; ++i) EXPECT_EQ(seen[i], i);
 }
 
+// A light load stays on one instance: a task wakes the thread that went idle
+// last, not the one that has waited longest (which made the instances take
+// turns, each with cold caches).
+TEST(BatcherWakeTest, ALightLoadKeepsToTheThreadThatWentIdleLast) {
+  std::mutex mu;
+  std::vector<int> instances;  // the instance of each batch, in order
+  FakeClock clock;
+  Batcher batcher(
+      Batcher::Options{},
+      [&](Batch batch, int instance) {
+        std::lock_guard<std::mutex> lock(mu);
+        instances.push_back(instance);
+        for (auto& task : batch) task->complete({}, 0, {});
+      },
+      &clock);
+  batcher.Start(/*threads=*/3);
+  auto processed = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return instances.size();
+  };
+  for (size_t i = 0; i < 20; ++i) {
+    // Every thread waiting, the last one to finish on top.
+    while (batcher.idle_threads() < 3) std::this_thread::yield();
+    auto task = std::make_unique<BatchTask>();
+    task->complete = [](const ModelOutput&, int, const BatchInfo&) {};
+    task->fail = [](absl::Status) {};
+    ASSERT_TRUE(batcher.Enqueue(task).ok());
+    while (processed() < i + 1) std::this_thread::yield();
+  }
+  batcher.Stop(/*drain=*/true);
+  ASSERT_EQ(instances.size(), 20u);
+  for (int instance : instances) EXPECT_EQ(instance, instances.front());
+}
+
 TEST_F(BatcherTest, DepthReportsKeepTheOrderOfTheChanges) {
   Batcher::Options options;
   options.max_batch_size = 4;
