@@ -12,13 +12,15 @@ namespace gcnserve {
 //   from jemalloc's own thread, so memory comes back after a storm of large
 //   images even when no request follows (bench/README.md, "Memory").
 // - oversize_threshold:0: jemalloc's default hands every allocation over
-//   8 MiB to an arena that returns its pages at once, and a forward pass at
-//   batch 32 allocates such buffers every time: each pass then faulted its
-//   activations in again. Without the threshold they are reused and decay
-//   like the rest (dirty_decay_ms, 10 s).
+//   8 MiB to an arena that returns its pages at once, so buffers that large
+//   were faulted in again on every use. With the threshold off they are
+//   reused and decay like the rest (dirty_decay_ms, 10 s): at 64 in flight
+//   and batch 32 that served about twice the requests of jemalloc's default
+//   (bench/README.md).
 //
 // MALLOC_CONF in the environment still overrides both. Measured against
-// glibc malloc and jemalloc's defaults in bench/README.md ("Allocator").
+// glibc malloc and jemalloc's defaults in bench/README.md ("The serving
+// table" and "Memory: the allocator").
 //
 // "jemalloc <version> (background_thread:<bool>, oversize_threshold:<bytes>)"
 // for the log at start-up; "system malloc" in a binary without jemalloc.

@@ -45,7 +45,8 @@ struct ModelConfig {
   // when 0, one per core on CPU and one on CUDA. On CPU one single-threaded
   // instance per core serves more than one instance whose threads span the
   // cores: no thread waits at a barrier for another, and under load the
-  // instances run batches side by side (bench/README.md, "Instances").
+  // instances run batches side by side (bench/README.md, "Execution
+  // instances").
   int Instances(int cores) const;
   // LibTorch threads per instance: `intra_op_threads`, or when 0 the cores
   // divided among the instances (at least 1).

@@ -58,6 +58,32 @@ cv::Mat OpenCvDecode(const std::string& bytes, int denominator, bool gray) {
   return cv::imdecode(buffer, flags | cv::IMREAD_IGNORE_ORIENTATION);
 }
 
+// DecodeJpeg at 1, 1/2, 1/4 and 1/8, gray and colour, gives exactly
+// cv::imdecode's pixels for a width x height JPEG; with `min_stddev`, a
+// picture (not one colour) whose spread is above it.
+void ExpectOpenCvsPixelsAtEveryScale(const std::string& bytes, int width,
+                                     int height, double min_stddev = -1) {
+  for (int denominator : {1, 2, 4, 8}) {
+    for (bool gray : {true, false}) {
+      SCOPED_TRACE(::testing::Message() << "1/" << denominator
+                                        << (gray ? " gray" : " colour"));
+      absl::StatusOr<cv::Mat> ours = DecodeJpeg(bytes, denominator, gray);
+      ASSERT_TRUE(ours.ok()) << ours.status();
+      cv::Mat theirs = OpenCvDecode(bytes, denominator, gray);
+      ASSERT_EQ(ours->cols, (width + denominator - 1) / denominator);
+      ASSERT_EQ(ours->rows, (height + denominator - 1) / denominator);
+      ASSERT_EQ(ours->size(), theirs.size());
+      ASSERT_EQ(ours->type(), theirs.type());
+      EXPECT_EQ(cv::norm(*ours, theirs, cv::NORM_INF), 0);
+      if (min_stddev >= 0) {
+        cv::Scalar mean, stddev;
+        cv::meanStdDev(ours->reshape(1), mean, stddev);
+        EXPECT_GT(stddev[0], min_stddev);
+      }
+    }
+  }
+}
+
 struct Case {
   int width, height, channels;
   bool progressive;
@@ -68,20 +94,7 @@ class SameAsOpenCvTest : public ::testing::TestWithParam<Case> {};
 TEST_P(SameAsOpenCvTest, EveryScaleAndColourGivesOpenCvsPixels) {
   const Case c = GetParam();
   const std::string bytes = Jpeg(Photo(c.width, c.height, c.channels), c.progressive);
-  for (int denominator : {1, 2, 4, 8}) {
-    for (bool gray : {true, false}) {
-      SCOPED_TRACE(::testing::Message() << "1/" << denominator
-                                        << (gray ? " gray" : " colour"));
-      absl::StatusOr<cv::Mat> ours = DecodeJpeg(bytes, denominator, gray);
-      ASSERT_TRUE(ours.ok()) << ours.status();
-      cv::Mat theirs = OpenCvDecode(bytes, denominator, gray);
-      ASSERT_EQ(ours->cols, (c.width + denominator - 1) / denominator);
-      ASSERT_EQ(ours->rows, (c.height + denominator - 1) / denominator);
-      ASSERT_EQ(ours->size(), theirs.size());
-      ASSERT_EQ(ours->type(), theirs.type());
-      EXPECT_EQ(cv::norm(*ours, theirs, cv::NORM_INF), 0);
-    }
-  }
+  ExpectOpenCvsPixelsAtEveryScale(bytes, c.width, c.height);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -106,23 +119,8 @@ class CmykSameAsOpenCvTest : public ::testing::TestWithParam<CmykCase> {};
 TEST_P(CmykSameAsOpenCvTest, EveryScaleAndColourGivesOpenCvsPixels) {
   const CmykCase c = GetParam();
   const std::string bytes = CmykJpeg(c.width, c.height, c.ycck, c.progressive);
-  for (int denominator : {1, 2, 4, 8}) {
-    for (bool gray : {true, false}) {
-      SCOPED_TRACE(::testing::Message() << "1/" << denominator
-                                        << (gray ? " gray" : " colour"));
-      absl::StatusOr<cv::Mat> ours = DecodeJpeg(bytes, denominator, gray);
-      ASSERT_TRUE(ours.ok()) << ours.status();
-      cv::Mat theirs = OpenCvDecode(bytes, denominator, gray);
-      ASSERT_EQ(ours->cols, (c.width + denominator - 1) / denominator);
-      ASSERT_EQ(ours->rows, (c.height + denominator - 1) / denominator);
-      ASSERT_EQ(ours->size(), theirs.size());
-      ASSERT_EQ(ours->type(), theirs.type());
-      EXPECT_EQ(cv::norm(*ours, theirs, cv::NORM_INF), 0);
-      cv::Scalar mean, stddev;  // a picture, not one colour
-      cv::meanStdDev(ours->reshape(1), mean, stddev);
-      EXPECT_GT(stddev[0], 10);
-    }
-  }
+  ExpectOpenCvsPixelsAtEveryScale(bytes, c.width, c.height,
+                                  /*min_stddev=*/10);
 }
 
 INSTANTIATE_TEST_SUITE_P(
