@@ -1,5 +1,7 @@
 #include "server/batcher.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -29,7 +31,12 @@ absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     task->enqueue_time = clock_->Now();
     queue_.push_back(std::move(task));
     ReportDepthLocked();
-    idle = TakeLastIdleLocked();
+    // Wake the thread that went idle last, unless a spinning one will take
+    // this task in its batch.
+    if (queue_.size() >
+        static_cast<size_t>(spinning_) * options_.max_batch_size) {
+      idle = TakeLastIdleLocked();
+    }
   }
   if (idle >= 0) wake_[idle]->notify_one();
   return absl::OkStatus();
@@ -110,7 +117,13 @@ int Batcher::idle_threads() const {
   return static_cast<int>(idle_.size());
 }
 
+int Batcher::spinning_threads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return spinning_;
+}
+
 void Batcher::ReportDepthLocked() {
+  queued_.store(queue_.size(), std::memory_order_release);
   // Under the lock, so that reports arrive in the order of the changes.
   if (on_depth_) on_depth_(static_cast<int>(queue_.size()));
 }
@@ -147,11 +160,38 @@ void Batcher::Start(int threads) {
   }
 }
 
+void Batcher::Spin(std::unique_lock<std::mutex>& lock) {
+  ++spinning_;
+  lock.unlock();
+  // Real time: a fake clock would never end the spin.
+  const auto end = std::chrono::steady_clock::now() + options_.idle_spin;
+  while (queued_.load(std::memory_order_acquire) == 0 &&
+         !stop_spinning_.load(std::memory_order_acquire) &&
+         std::chrono::steady_clock::now() < end) {
+    // Gives the core to any runnable thread on it: a spin that held the core
+    // slowed the preprocessing of photos (bench/README.md).
+    sched_yield();
+  }
+  lock.lock();
+  --spinning_;
+}
+
 void Batcher::Loop(int instance) {
   std::unique_lock<std::mutex> lock(mu_);
+  bool spun = true;  // one spin per idle spell, after work: none at start
   for (;;) {
     if (stopping_ && queue_.empty()) return;
-    if (Step(lock, instance) > 0) continue;
+    if (Step(lock, instance) > 0) {
+      spun = false;
+      continue;
+    }
+    // Spin when the whole model has gone idle, one thread at a time.
+    if (options_.idle_spin.count() > 0 && !spun && !stopping_ &&
+        spinning_ == 0 && idle_.size() + 1 == wake_.size()) {
+      spun = true;
+      Spin(lock);
+      continue;
+    }
     // Wake when the front batch is due or a queued deadline passes.
     Clock::TimePoint wake = std::min(DueTimeLocked(), NextDeadlineLocked());
     idle_.push_back(instance);
@@ -179,6 +219,7 @@ void Batcher::Stop(bool drain) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    stop_spinning_.store(true, std::memory_order_release);
     flushing_ = true;
     if (!drain) {
       while (!queue_.empty()) {

@@ -67,6 +67,8 @@ ModelConfig DefaultModelConfig(const ServerOptions& options) {
   config.batching.max_queue_delay =
       std::chrono::microseconds(options.max_queue_delay_us);
   config.batching.max_queue_size = options.max_queue_size;
+  config.batching.idle_spin =
+      std::chrono::microseconds(options.batch_idle_spin_us);
   config.device = options.device;
   config.instances = options.instances;
   config.intra_op_threads = options.intra_op_threads;

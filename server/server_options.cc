@@ -120,6 +120,12 @@ const std::vector<Flag>& Flags() {
               "microseconds a request may wait for its batch to fill; 0: a free "
               "model takes what is queued at once (batches still fill under load)",
               &ServerOptions::max_queue_delay_us, int64_t{0}, int64_t{10'000'000}),
+      Integer("batch-idle-spin-us",
+              "microseconds a batch thread that ran out of work spins, "
+              "yielding its core to other threads, before it sleeps, when the "
+              "model's other instances are idle too: the next request of a "
+              "light load finds it awake; 0: never spins",
+              &ServerOptions::batch_idle_spin_us, int64_t{0}, int64_t{100'000}),
       Integer("max-queue-size",
               "requests queued per model before new ones get UNAVAILABLE",
               &ServerOptions::max_queue_size, 1, 1'000'000),

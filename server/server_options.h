@@ -26,6 +26,10 @@ struct ServerOptions {
   std::string default_model;
   int max_batch_size = 16;        // chosen by bench/batch_size.sh (bench/README.md)
   int64_t max_queue_delay_us = 0;  // 0: an idle model never waits
+  // How long a batch thread that ran out of work, the model's other
+  // instances idle, spins before it sleeps (Batcher::Options::idle_spin);
+  // 0: never spins.
+  int64_t batch_idle_spin_us = 500;
   int max_queue_size = 256;
   std::string device = "cpu";
   // Instances of each model (a model's config.json may say otherwise);

@@ -3,6 +3,7 @@
 // per-model health, and ClassifyStream.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -74,7 +75,8 @@ class ModelLifecycleTest : public ::testing::Test {
     repository_ = fs::path(testing::TempDir()) /
                   ("repository_" + std::string(::testing::UnitTest::GetInstance()
                                                    ->current_test_info()
-                                                   ->name()));
+                                                   ->name()) +
+                   "_" + std::to_string(getpid()));  // runs side by side
     fs::remove_all(repository_);
     fs::create_directories(repository_);
   }

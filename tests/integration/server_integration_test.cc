@@ -370,7 +370,8 @@ TEST_F(ServerTest, ModelErrorFailsTheBatchAndTheServerLivesOn) {
 }
 
 TEST_F(ServerTest, BrokenModelFilesAreSkippedAndCounted) {
-  fs::path repository = fs::path(testing::TempDir()) / "mixed_repository";
+  fs::path repository = fs::path(testing::TempDir()) /
+                        ("mixed_repository_" + std::to_string(getpid()));
   fs::remove_all(repository);
   fs::create_directories(repository / "good" / "1");
   fs::create_directories(repository / "garbage" / "1");
@@ -402,15 +403,19 @@ TEST_F(ServerTest, BrokenModelFilesAreSkippedAndCounted) {
                         "gcnserve_model_load_failures_total",
                         {{"model", "garbage"}}),
             1);
+  server_->Shutdown();  // idempotent: the fixture's teardown does it again
+  fs::remove_all(repository);
 }
 
 TEST_F(ServerTest, EmptyRepositoryStopsTheStart) {
-  fs::path repository = fs::path(testing::TempDir()) / "empty_repository";
+  fs::path repository = fs::path(testing::TempDir()) /
+                        ("empty_repository_" + std::to_string(getpid()));
   fs::create_directories(repository);
   ServerOptions options = Options();
   options.model_repository = repository.string();
   auto server = Server::Create(options);
   EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
+  fs::remove_all(repository);
 }
 
 TEST_F(ServerTest, MetricsEndpointShowsTraffic) {

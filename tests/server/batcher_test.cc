@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <thread>
 #include <mutex>
@@ -268,6 +269,132 @@ TEST(BatcherWakeTest, ALightLoadKeepsToTheThreadThatWentIdleLast) {
   batcher.Stop(/*drain=*/true);
   ASSERT_EQ(instances.size(), 20u);
   for (int instance : instances) EXPECT_EQ(instance, instances.front());
+}
+
+// Spinning, with a spin far longer than any test: each test fails by
+// hanging if a thread spins where it should sleep or ignores Stop().
+class BatcherSpinTest : public ::testing::Test {
+ protected:
+  // `gate(id)` is called by the processor for each task before it runs;
+  // tasks carry their id in input[0].
+  void Make(int threads, int max_batch, std::function<void(int id)> gate) {
+    Batcher::Options options;
+    options.max_batch_size = max_batch;
+    options.idle_spin = std::chrono::hours(1);
+    batcher_ = std::make_unique<Batcher>(
+        options,
+        [this, gate](Batch batch, int instance) {
+          for (auto& task : batch) {
+            int id = static_cast<int>(task->input[0]);
+            if (gate) gate(id);
+            std::lock_guard<std::mutex> lock(mu_);
+            instance_of_[id] = instance;
+          }
+        },
+        &clock_);
+    batcher_->Start(threads);
+    // No thread spins before it has run anything.
+    while (batcher_->idle_threads() < threads) std::this_thread::yield();
+    EXPECT_EQ(batcher_->spinning_threads(), 0);
+  }
+  void Add(int id) {
+    auto task = std::make_unique<BatchTask>();
+    task->input = {static_cast<float>(id)};
+    task->fail = [](absl::Status) {};
+    ASSERT_TRUE(batcher_->Enqueue(task).ok());
+  }
+  size_t Processed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return instance_of_.size();
+  }
+  void WaitUntilProcessed(size_t n) {
+    while (Processed() < n) std::this_thread::yield();
+  }
+  // Waits until `threads` threads are asleep or spinning.
+  void WaitUntilWaiting(int threads) {
+    while (batcher_->idle_threads() + batcher_->spinning_threads() < threads) {
+      std::this_thread::yield();
+    }
+  }
+
+  FakeClock clock_;
+  std::mutex mu_;
+  std::map<int, int> instance_of_;  // task id -> instance that ran it
+  std::unique_ptr<Batcher> batcher_;
+};
+
+TEST_F(BatcherSpinTest, AThreadThatRanOutOfWorkSpinsAndTakesTheNextTaskAwake) {
+  Make(/*threads=*/2, /*max_batch=*/16, nullptr);
+  Add(0);
+  WaitUntilProcessed(1);
+  for (int id = 1; id <= 4; ++id) {
+    WaitUntilWaiting(2);
+    EXPECT_EQ(batcher_->spinning_threads(), 1);
+    EXPECT_EQ(batcher_->idle_threads(), 1);
+    Add(id);
+    // The spinning thread takes it: the sleeping one is not woken.
+    EXPECT_EQ(batcher_->idle_threads(), 1);
+    WaitUntilProcessed(id + 1);
+  }
+  for (int id = 1; id <= 4; ++id) EXPECT_EQ(instance_of_[id], instance_of_[0]);
+  batcher_->Stop(/*drain=*/true);  // ends the hour-long spin
+  EXPECT_EQ(batcher_->spinning_threads(), 0);
+}
+
+TEST_F(BatcherSpinTest, NoThreadSpinsWhileAnotherInstanceIsBusy) {
+  std::atomic<bool> release[2] = {false, false};
+  std::atomic<int> running{0};
+  Make(/*threads=*/2, /*max_batch=*/16, [&](int id) {
+    ++running;
+    while (!release[id].load()) std::this_thread::yield();
+  });
+  Add(0);
+  while (running.load() < 1) std::this_thread::yield();
+  Add(1);  // the other thread is woken for it
+  while (running.load() < 2) std::this_thread::yield();
+  release[0] = true;
+  WaitUntilWaiting(1);
+  // Task 1's instance is busy: task 0's sleeps instead of spinning.
+  EXPECT_EQ(batcher_->spinning_threads(), 0);
+  EXPECT_EQ(batcher_->idle_threads(), 1);
+  release[1] = true;
+  WaitUntilWaiting(2);
+  // Now the whole model is idle: the last to finish spins.
+  EXPECT_EQ(batcher_->spinning_threads(), 1);
+  EXPECT_NE(instance_of_[0], instance_of_[1]);
+  batcher_->Stop(/*drain=*/true);
+}
+
+TEST_F(BatcherSpinTest, MoreThanABatchWakesASleepingThreadBesideTheSpinningOne) {
+  std::atomic<bool> release{false};
+  Make(/*threads=*/2, /*max_batch=*/2, [&](int id) {
+    if (id >= 1) {
+      while (!release.load()) std::this_thread::yield();
+    }
+  });
+  Add(0);
+  WaitUntilProcessed(1);
+  WaitUntilWaiting(2);
+  ASSERT_EQ(batcher_->spinning_threads(), 1);
+  // Three tasks at once, more than one batch: the sleeping thread is woken
+  // for them, whatever the spinning one has taken meanwhile.
+  Add(1);
+  Add(2);
+  Add(3);
+  EXPECT_EQ(batcher_->idle_threads(), 0);
+  release = true;
+  WaitUntilProcessed(4);
+  batcher_->Stop(/*drain=*/true);
+}
+
+TEST_F(BatcherSpinTest, SeveralSpinningThreadsLoseNothing) {
+  Make(/*threads=*/3, /*max_batch=*/4, nullptr);
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 10; ++i) Add(round * 10 + i);
+    WaitUntilProcessed((round + 1) * 10);
+  }
+  batcher_->Stop(/*drain=*/true);
+  EXPECT_EQ(Processed(), 200u);
 }
 
 TEST_F(BatcherTest, DepthReportsKeepTheOrderOfTheChanges) {

@@ -28,6 +28,7 @@ TEST(ServerOptionsTest, DefaultsAreSane) {
   EXPECT_FALSE((*options)->model_repository.empty());
   EXPECT_GE((*options)->max_batch_size, 1);
   EXPECT_EQ((*options)->max_queue_delay_us, 0);  // an idle model never waits
+  EXPECT_EQ((*options)->batch_idle_spin_us, 500);
 }
 
 TEST(ServerOptionsTest, ReadsBothFlagForms) {
@@ -77,6 +78,7 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
        {"--grpc-address", "--metrics-address", "--http-address",
         "GCNSERVE_HTTP_ADDRESS", "--model-repository",
         "--default-model", "--max-batch-size", "--max-queue-delay-us",
+        "--batch-idle-spin-us",
         "--max-queue-size", "--device", "--instances", "--intra-op-threads",
         "--preprocess-threads", "--max-image-pixels", "--max-message-bytes",
         "--max-decode-bytes", "--max-decode-bytes-in-flight",
@@ -111,6 +113,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--max-batch-size=abc"}, "--max-batch-size"},
         BadCase{{"--max-queue-size=-1"}, "--max-queue-size"},
         BadCase{{"--max-queue-delay-us=99999999999"}, "--max-queue-delay-us"},
+        BadCase{{"--batch-idle-spin-us=-1"}, "--batch-idle-spin-us"},
+        BadCase{{"--batch-idle-spin-us=100001"}, "--batch-idle-spin-us"},
         BadCase{{"--device=tpu"}, "--device"},
         BadCase{{"--instances=65"}, "--instances"},
         BadCase{{"--instances=-1"}, "--instances"},
