@@ -73,7 +73,7 @@ using Batch = std::vector<std::unique_ptr<BatchTask>>;
 // first spins for up to `idle_spin`, yielding its core to any other runnable
 // thread, before it sleeps: the next request of a light load then finds it
 // awake on a warm core instead of paying a wake-up and cold caches (p50 at 1
-// in flight 0.93-0.95 ms against 1.08-1.12 without; bench/README.md). Under
+// in flight 0.91-0.93 ms against 1.08-1.11 without; bench/README.md). Under
 // load the queue is rarely empty, and a thread never spins while another
 // instance is busy, so the spinning costs CPU only when there is idle CPU.
 //
