@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "server/call_context.h"
+
 namespace gcnserve {
 
 Batcher::Batcher(const Options& options, Processor processor, Clock* clock,
@@ -42,6 +44,25 @@ absl::Status Batcher::Enqueue(std::unique_ptr<BatchTask>& task) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// OK while the task's caller waits; else why it is dropped. A passed
+// deadline also cancels a call: the deadline is named first.
+absl::Status GoneStatus(const BatchTask& task, Clock::TimePoint now) {
+  switch (CheckCaller(task.deadline, task.is_cancelled, now)) {
+    case CallerGone::kNo:
+      return absl::OkStatus();
+    case CallerGone::kDeadline:
+      return absl::DeadlineExceededError(
+          "the deadline passed before the request ran");
+    case CallerGone::kCancelled:
+      break;
+  }
+  return absl::CancelledError("the client cancelled the request");
+}
+
+}  // namespace
+
 Clock::TimePoint Batcher::DueTimeLocked() const {
   if (queue_.empty()) return Clock::TimePoint::max();
   if (flushing_ ||
@@ -58,16 +79,11 @@ Batch Batcher::TakeBatchLocked(Clock::TimePoint now, Dropped& dropped) {
     std::unique_ptr<BatchTask> task = std::move(queue_.front());
     queue_.pop_front();
     task->dequeue_time = now;
-    // A passed deadline also cancels the call: name the deadline first.
-    if (task->deadline <= now) {
-      dropped.emplace_back(std::move(task),
-                           absl::DeadlineExceededError(
-                               "the deadline passed before the request ran"));
-    } else if (task->is_cancelled && task->is_cancelled()) {
-      dropped.emplace_back(std::move(task), absl::CancelledError(
-                                                "the client cancelled the request"));
-    } else {
+    absl::Status gone = GoneStatus(*task, now);
+    if (gone.ok()) {
       batch.push_back(std::move(task));
+    } else {
+      dropped.emplace_back(std::move(task), std::move(gone));
     }
   }
   return batch;
@@ -82,13 +98,8 @@ Clock::TimePoint Batcher::NextDeadlineLocked() const {
 void Batcher::ExpireLocked(Clock::TimePoint now, Dropped& dropped) {
   for (auto it = queue_.begin(); it != queue_.end();) {
     BatchTask& task = **it;
-    absl::Status status;
-    if (task.deadline <= now) {
-      status = absl::DeadlineExceededError(
-          "the deadline passed before the request ran");
-    } else if (task.is_cancelled && task.is_cancelled()) {
-      status = absl::CancelledError("the client cancelled the request");
-    } else {
+    absl::Status status = GoneStatus(task, now);
+    if (status.ok()) {
       ++it;
       continue;
     }

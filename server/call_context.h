@@ -1,6 +1,7 @@
 #ifndef GCNSERVE_SERVER_CALL_CONTEXT_H_
 #define GCNSERVE_SERVER_CALL_CONTEXT_H_
 
+#include <chrono>
 #include <functional>
 
 #include "server/clock.h"
@@ -19,6 +20,26 @@ struct CallContext {
   // while the call is queued, so it must be thread-safe and cheap.
   std::function<bool()> is_cancelled;
 };
+
+// How close to its deadline a caller's cancel counts as the deadline. A gRPC
+// client whose own deadline passes cancels the call, and its cancel reaches
+// the server up to a network latency before the server's copy of the same
+// deadline passes (that copy starts when the request arrives); counted as a
+// cancel, a timeout under load would escape the server-side error ratio,
+// which leaves cancels out.
+inline constexpr std::chrono::milliseconds kDeadlineCancelSlack{100};
+
+// Whether the caller of a call with `deadline` and `is_cancelled` (see
+// CallContext) has gone at `now`, and why.
+enum class CallerGone { kNo, kDeadline, kCancelled };
+inline CallerGone CheckCaller(Clock::TimePoint deadline,
+                              const std::function<bool()>& is_cancelled,
+                              Clock::TimePoint now) {
+  if (deadline <= now) return CallerGone::kDeadline;
+  if (!is_cancelled || !is_cancelled()) return CallerGone::kNo;
+  return deadline - now <= kDeadlineCancelSlack ? CallerGone::kDeadline
+                                                : CallerGone::kCancelled;
+}
 
 // "grpc" or "http": the value of the metrics' protocol label.
 inline const char* ProtocolName(CallContext::Protocol protocol) {

@@ -51,6 +51,24 @@ Clock::TimePoint SteadyDeadline(const grpc::CallbackServerContext& context,
                    deadline - std::chrono::system_clock::now());
 }
 
+// A unary Classify's reactor. When the client cancels, it wakes the model's
+// batcher, which drops the call's queued task at once, as for streams and
+// HTTP, instead of at its next batch. gRPC binds the reactor, and may call
+// OnCancel or OnDone, only once Classify() has returned it; OnDone deletes it.
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  // The model the call was queued for; set before Classify() returns.
+  void set_model(const std::shared_ptr<ServedModel>& model) { model_ = model; }
+
+  void OnCancel() override {
+    if (auto model = model_.lock()) model->Wake();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  std::weak_ptr<ServedModel> model_;  // weakly: cancelling must not hold it
+};
+
 }  // namespace
 
 ClassifierService::ClassifierService(ModelManager* models,
@@ -66,11 +84,13 @@ ClassifierService::ClassifierService(ModelManager* models,
 grpc::ServerUnaryReactor* ClassifierService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Submit(GrpcContext(context), request, response, nullptr,
+  auto* reactor = new UnaryCall;
+  std::shared_ptr<ServedModel> used;
+  Submit(GrpcContext(context), request, response, &used,
          [reactor](const absl::Status& status) {
            reactor->Finish(ToGrpcStatus(status));
          });
+  reactor->set_model(used);
   return reactor;
 }
 
@@ -143,17 +163,19 @@ void ClassifierService::Submit(const CallContext& context,
 void ClassifierService::Preprocess(std::shared_ptr<Call> call) {
   Clock::TimePoint start = clock_->Now();
   // Nobody waits for this decode any more: skip it.
-  if (call->context.deadline <= start) {
-    call->decode.Release();
-    Finish(*call, absl::DeadlineExceededError(
-                      "the deadline passed before the image was decoded"));
-    return;
-  }
-  if (call->context.is_cancelled && call->context.is_cancelled()) {
-    call->decode.Release();
-    Finish(*call, absl::CancelledError(
-                      "the client cancelled before the image was decoded"));
-    return;
+  switch (CheckCaller(call->context.deadline, call->context.is_cancelled, start)) {
+    case CallerGone::kNo:
+      break;
+    case CallerGone::kDeadline:
+      call->decode.Release();
+      Finish(*call, absl::DeadlineExceededError(
+                        "the deadline passed before the image was decoded"));
+      return;
+    case CallerGone::kCancelled:
+      call->decode.Release();
+      Finish(*call, absl::CancelledError(
+                        "the client cancelled before the image was decoded"));
+      return;
   }
   absl::StatusOr<PreprocessedImage> image =
       call->model->Preprocess(call->request->image());

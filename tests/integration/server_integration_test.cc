@@ -289,6 +289,39 @@ TEST_F(ServerTest, ExpiredRequestIsDroppedBeforeInference) {
             0);
 }
 
+// A unary call whose client cancels is dropped at once: its reactor wakes
+// the batcher. With an hour's queue delay nothing else would wake it before
+// WaitFor gives up.
+TEST_F(ServerTest, CancelledUnaryCallsLeaveTheQueueAtOnce) {
+  ServerOptions options = Options();
+  options.max_queue_delay_us = int64_t{3600} * 1'000'000;  // past the flag's range
+  Start(options);
+  v1::ClassifyRequest request = Request(SampleImage());
+  constexpr int kCalls = 3;
+  grpc::ClientContext contexts[kCalls];
+  v1::ClassifyResponse responses[kCalls];
+  Answers answers;
+  for (int i = 0; i < kCalls; ++i) {
+    client_->stub().async()->Classify(
+        &contexts[i], &request, &responses[i],
+        [&answers](grpc::Status s) { answers.Add(s); });
+  }
+  Metrics& metrics = server_->metrics();
+  Metrics::Model* model = metrics.ForModel("model3");
+  ASSERT_TRUE(WaitFor([&] { return model->queue_depth->Value() == kCalls; }));
+  for (auto& context : contexts) context.TryCancel();
+  for (const grpc::Status& s : answers.WaitAll(kCalls)) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+  }
+  EXPECT_TRUE(WaitFor([&] {
+    return MetricValue(metrics, "gcnserve_requests_total",
+                       {{"model", "model3"}, {"code", "CANCELLED"}}) == kCalls;
+  }));
+  EXPECT_EQ(model->queue_depth->Value(), 0);
+  EXPECT_EQ(MetricValue(metrics, "gcnserve_batch_size", {{"model", "model3"}}),
+            0);  // never run
+}
+
 TEST_F(ServerTest, TwoHundredConcurrentRequestsAreAllAnsweredInBatches) {
   ServerOptions options = Options();
   options.max_queue_delay_us = 1'000'000;  // batches close when full

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "server/call_context.h"
 #include "server/model_runner.h"
 #include "tests/server/fake_clock.h"
 
@@ -189,6 +190,25 @@ TEST_F(BatcherTest, CancelledTasksAreFailedNotRun) {
   ASSERT_EQ(recorder_.batches.size(), 1u);
   EXPECT_EQ(recorder_.batches[0], (std::vector<int>{1, 2}));
   EXPECT_EQ(recorder_.failed.at(0), absl::StatusCode::kCancelled);
+}
+
+// A client whose own deadline passed cancels the call a network latency
+// before the server's copy of the deadline passes: counted as the deadline,
+// not as a cancel. An earlier cancel stays a cancel.
+TEST_F(BatcherTest, ACancelJustBeforeTheDeadlineCountsAsTheDeadline) {
+  auto batcher = Make(4, 1000, 100);
+  auto timed_out = Task(0);
+  timed_out->deadline = clock_.Now() + kDeadlineCancelSlack;
+  timed_out->is_cancelled = [] { return true; };
+  auto cancelled = Task(1);
+  cancelled->deadline = clock_.Now() + kDeadlineCancelSlack + microseconds(1);
+  cancelled->is_cancelled = [] { return true; };
+  ASSERT_TRUE(Add(*batcher, std::move(timed_out)).ok());
+  ASSERT_TRUE(Add(*batcher, std::move(cancelled)).ok());
+  EXPECT_EQ(batcher->RunOnce(), 2);  // both dropped at the first wake-up
+  EXPECT_TRUE(recorder_.batches.empty());
+  EXPECT_EQ(recorder_.failed.at(0), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(recorder_.failed.at(1), absl::StatusCode::kCancelled);
 }
 
 TEST_F(BatcherTest, BatchesKeepQueueOrder) {
