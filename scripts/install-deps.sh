@@ -23,6 +23,9 @@ packages=(
   # jemalloc, linked into gcnserve and gcnserve_limit (server/allocator.cc;
   # bench/README.md has the figures against glibc malloc)
   libjemalloc-dev
+  # bench/server_alone.sh: h2load, a load generator that costs the server's
+  # cores little (raw gRPC over HTTP/2)
+  nghttp2-client
   # model/ and Python tests (run with /usr/bin/python3)
   python3-torch python3-numpy python3-pytest python3-tqdm python3-opencv
   python3-matplotlib
