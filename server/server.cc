@@ -173,7 +173,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
       [self](const std::string& model, bool serving) {
         self->SetHealth(model, serving);
       });
-  server->pool_ = std::make_unique<ThreadPool>(options.preprocess_threads,
+  const int preprocess_threads = options.PreprocessThreads(UsableCores());
+  Log("decoding on ", preprocess_threads, " thread(s)");
+  server->pool_ = std::make_unique<ThreadPool>(preprocess_threads,
                                                options.max_queue_size);
   server->decode_budget_ =
       std::make_unique<DecodeBudget>(options.max_decode_bytes_in_flight);

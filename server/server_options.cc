@@ -146,8 +146,10 @@ const std::vector<Flag>& Flags() {
               "LibTorch threads per instance's forward pass; 0: the cores "
               "divided among the instances",
               &ServerOptions::intra_op_threads, 0, 1024),
-      Integer("preprocess-threads", "threads that decode and resize images",
-              &ServerOptions::preprocess_threads, 1, 1024),
+      Integer("preprocess-threads",
+              "threads that decode and resize images; 0: one per usable core "
+              "(CPU affinity, capped by a cgroup CPU quota)",
+              &ServerOptions::preprocess_threads, 0, 1024),
       Integer("max-image-pixels",
               "images with more pixels are refused before they are decoded",
               &ServerOptions::max_image_pixels, int64_t{1}, int64_t{1} << 32),

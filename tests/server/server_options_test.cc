@@ -29,6 +29,16 @@ TEST(ServerOptionsTest, DefaultsAreSane) {
   EXPECT_GE((*options)->max_batch_size, 1);
   EXPECT_EQ((*options)->max_queue_delay_us, 0);  // an idle model never waits
   EXPECT_EQ((*options)->batch_idle_spin_us, 500);
+  EXPECT_EQ((*options)->preprocess_threads, 0);  // one per usable core
+}
+
+TEST(ServerOptionsTest, PreprocessThreadsFollowTheCoresUnlessSet) {
+  ServerOptions options;
+  EXPECT_EQ(options.PreprocessThreads(16), 16);
+  EXPECT_EQ(options.PreprocessThreads(2), 2);
+  EXPECT_EQ(options.PreprocessThreads(0), 1);
+  options.preprocess_threads = 3;
+  EXPECT_EQ(options.PreprocessThreads(16), 3);
 }
 
 TEST(ServerOptionsTest, ReadsBothFlagForms) {
@@ -128,7 +138,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "--http-address="},
         BadCase{{"--drain-timeout-s=-1"}, "--drain-timeout-s"},
         BadCase{{"--drain-grace-s=-1"}, "--drain-grace-s"},
-        BadCase{{"--preprocess-threads=0"}, "--preprocess-threads"},
+        BadCase{{"--preprocess-threads=-1"}, "--preprocess-threads"},
         BadCase{{"--max-image-pixels=0"}, "--max-image-pixels"},
         BadCase{{"--max-decode-bytes=12"}, "--max-decode-bytes"},
         BadCase{{"--max-decode-bytes=2000000",
