@@ -75,7 +75,8 @@ using Batch = std::vector<std::unique_ptr<BatchTask>>;
 // awake on a warm core instead of paying a wake-up and cold caches (p50 at 1
 // in flight 0.91-0.93 ms against 1.08-1.11 without; bench/README.md). Under
 // load the queue is rarely empty, and a thread never spins while another
-// instance is busy, so the spinning costs CPU only when there is idle CPU.
+// instance is busy, so nothing spins; at light load each idle spell costs
+// up to `idle_spin` of CPU.
 //
 // Thread-safe. Without Start() no thread runs and RunOnce() drives the
 // batcher, which is how the tests step it with a fake clock.

@@ -147,10 +147,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   RateLimitProtobufLog();
   GCN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                        ServerCredentials(options));
+  const int cores = UsableCores();
   // Each instance sets its own thread's count; this sets the process's (and
   // OpenBLAS's) to what the server's defaults give an instance.
   TorchModelRunner::SetIntraOpThreads(
-      DefaultModelConfig(options).ThreadsPerInstance(UsableCores()));
+      DefaultModelConfig(options).ThreadsPerInstance(cores));
 
   std::unique_ptr<Server> server(new Server);
   Server* self = server.get();
@@ -173,7 +174,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
       [self](const std::string& model, bool serving) {
         self->SetHealth(model, serving);
       });
-  const int preprocess_threads = options.PreprocessThreads(UsableCores());
+  const int preprocess_threads = options.PreprocessThreads(cores);
   Log("decoding on ", preprocess_threads, " thread(s)");
   server->pool_ = std::make_unique<ThreadPool>(preprocess_threads,
                                                options.max_queue_size);
