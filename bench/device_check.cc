@@ -6,10 +6,11 @@
 //                         [--intra-op-threads N] [--tolerance T] EXPORT...
 //
 // Every batch size from 1 to --max-batch-size (default: the server's) runs
-// once on each device. On the CPU each row of a batch is held to the same
-// image run alone; on CUDA each batch is held to the CPU's answer for it:
-// probabilities and adjacency within --tolerance (1e-4), the same interest
-// points. Throughput (--seconds per size, 0 skips it) is timed at 1, 2, 4,
+// once on each device, the module optimized for inference as the server
+// runs it. On the CPU each row of a batch is held to the same image run
+// alone, and to the export as saved (not optimized) for the same batch; on
+// CUDA each batch is held to the CPU's answer for it: probabilities and
+// adjacency within --tolerance (1e-4), the same interest points. Throughput (--seconds per size, 0 skips it) is timed at 1, 2, 4,
 // ... and the largest size, through TorchModelRunner::Run as the server calls
 // it (pinned staging and the one copy back on CUDA included), with the
 // server's thread settings.
@@ -144,6 +145,27 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
   ok &= cpu_ok;
   std::cout << "  cpu, batches 1.." << max << " against each image alone: "
             << Describe(cpu_rows) << (cpu_ok ? ": ok" : ": DISAGREE") << "\n";
+  if (!(*cpu)->not_optimized_why().empty()) {
+    std::cout << "  not optimized for inference: " << (*cpu)->not_optimized_why() << "\n";
+    ok = false;
+  }
+
+  // The same batches through the export as saved.
+  TorchModelRunner::Options saved_options = options;
+  saved_options.optimize = false;
+  auto saved = TorchModelRunner::Load(path, saved_options);
+  if (!saved.ok()) return fail(saved.status());
+  OutputComparison against_saved;
+  for (int b = 1; b <= max; ++b) {
+    std::vector<float> input = TileImages(images, image_floats, b);
+    auto out = (*saved)->Run(input.data(), b);
+    if (!out.ok()) return fail(out.status());
+    for (int r = 0; r < b; ++r) against_saved.Add(cpu_batches[b - 1], r, *out, r);
+  }
+  bool saved_ok = against_saved.Agrees(flags.tolerance);
+  ok &= saved_ok;
+  std::cout << "  cpu, optimized against as saved, batches 1.." << max << ": "
+            << Describe(against_saved) << (saved_ok ? ": ok" : ": DISAGREE") << "\n";
 
   std::unique_ptr<TorchModelRunner> gpu;
   if (cuda) {

@@ -3,13 +3,15 @@
 // bench/README.md is a ratio to one of these.
 //
 //   gcnserve_limit forward EXPORT [--batch-sizes 1,2,4,...] [--seconds S]
-//                  [--instances N] [--intra-op-threads N] [--json]
+//                  [--instances N] [--intra-op-threads N] [--as-saved] [--json]
 //     Forward passes per batch size through TorchModelRunner::Run, as the
 //     server's batch threads call it, with the server's settings: its
 //     instances side by side, each on a thread of its own with its intra-op
 //     threads (0, the defaults: one instance per core, with one thread
-//     each; ModelConfig::Instances): median ms a pass, images/s summed
-//     over the instances. `--instances 1` gives a lone request's forward.
+//     each; ModelConfig::Instances), the module optimized for inference:
+//     median ms a pass, images/s summed over the instances. `--instances 1`
+//     gives a lone request's forward; `--as-saved` runs the export as saved
+//     (config.json's "optimize": false).
 //   gcnserve_limit preprocess EXPORT FILE|DIR... [--seconds S] [--json]
 //     Per image of the files (every regular file under a DIR): the server's
 //     preprocessing (ImagePreprocessor::Process for the export's input), and
@@ -57,13 +59,14 @@ struct Flags {
   double seconds = 2;
   int instances = 0;
   int intra_op_threads = 0;
+  bool optimize = true;
   bool json = false;
 };
 
 int Usage(const std::string& why) {
   std::cerr << "gcnserve_limit: " << why << "\nusage:\n"
             << "  gcnserve_limit forward EXPORT [--batch-sizes 1,2,4,...] "
-               "[--seconds S] [--instances N] [--intra-op-threads N] [--json]\n"
+               "[--seconds S] [--instances N] [--intra-op-threads N] [--as-saved] [--json]\n"
             << "  gcnserve_limit preprocess EXPORT FILE|DIR... [--seconds S] [--json]\n";
   return 2;
 }
@@ -85,6 +88,7 @@ int Forward(const Flags& flags) {
   TorchModelRunner::SetIntraOpThreads(threads);
   TorchModelRunner::Options options;
   options.intra_op_threads = threads;
+  options.optimize = flags.optimize;
   std::vector<std::unique_ptr<TorchModelRunner>> runners;
   std::vector<ModelRunner*> instance_runners;
   for (int i = 0; i < instances; ++i) {
@@ -97,6 +101,7 @@ int Forward(const Flags& flags) {
     instance_runners.push_back(runners.back().get());
   }
   const auto& runner = runners.front();
+  const bool optimized = flags.optimize && runner->not_optimized_why().empty();
   const InputSpec& in = runner->metadata().input;
   const size_t image_floats = static_cast<size_t>(in.channels) * in.height * in.width;
   // Pseudo-random normalized images: the passes do not depend on content.
@@ -110,8 +115,9 @@ int Forward(const Flags& flags) {
   int best_batch = 0;
   if (!flags.json) {
     std::cout << absl::StrFormat(
-        "%s, LibTorch %s, %d instance(s) x %d intra-op thread(s), %s\n%6s %10s %12s\n",
-        flags.model, TorchModelRunner::TorchVersion(), instances, threads,
+        "%s (%s), LibTorch %s, %d instance(s) x %d intra-op thread(s), %s\n%6s %10s %12s\n",
+        flags.model, optimized ? "optimized for inference" : "as saved",
+        TorchModelRunner::TorchVersion(), instances, threads,
         AllocatorDescription(), "batch", "ms/pass", "images/s");
   }
   for (int batch : flags.batch_sizes) {
@@ -135,6 +141,7 @@ int Forward(const Flags& flags) {
                                 {"torch", TorchModelRunner::TorchVersion()},
                                 {"instances", instances},
                                 {"intra_op_threads", threads},
+                                {"optimized", optimized},
                                 {"blas_threads", TorchModelRunner::BlasThreads()},
                                 {"allocator", AllocatorDescription()},
                                 {"forward", rows},
@@ -247,6 +254,8 @@ int Main(int argc, char** argv) {
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (arg == "--json") {
       flags.json = true;
+    } else if (arg == "--as-saved") {
+      flags.optimize = false;
     } else if (arg == "--seconds" && v) {
       flags.seconds = std::atof(v), ++i;
     } else if (arg == "--instances" && v) {

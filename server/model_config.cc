@@ -31,6 +31,14 @@ absl::Status ReadInt(const Json& value, const std::string& path,
   return absl::OkStatus();
 }
 
+// Reads true or false or says what is allowed.
+absl::Status ReadBool(const Json& value, const std::string& path,
+                      const std::string& key, bool& out) {
+  if (!value.is_boolean()) return Bad(path, key, "must be true or false");
+  out = value.get<bool>();
+  return absl::OkStatus();
+}
+
 absl::Status ReadPolicy(const Json& value, const std::string& path,
                         ModelConfig& config) {
   const std::string key = "version_policy";
@@ -94,19 +102,17 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(const std::string& json,
       } else {
         config.device = value.get<std::string>();
       }
+    } else if (key == "optimize") {
+      status = ReadBool(value, path, key, config.optimize);
     } else if (key == "version_policy") {
       status = ReadPolicy(value, path, config);
     } else if (key == "default") {
-      if (!value.is_boolean()) {
-        status = Bad(path, key, "must be true or false");
-      } else {
-        config.is_default = value.get<bool>();
-      }
+      status = ReadBool(value, path, key, config.is_default);
     } else {
       status = Bad(path, key,
                    "unknown; allowed keys: max_batch_size, max_queue_delay_us, "
                    "max_queue_size, instances, intra_op_threads, device, "
-                   "version_policy, default");
+                   "optimize, version_policy, default");
     }
     if (!status.ok()) return status;
   }

@@ -15,6 +15,7 @@ namespace gcnserve {
 //
 //   {"max_batch_size": 16, "max_queue_delay_us": 1000, "max_queue_size": 64,
 //    "instances": 2, "intra_op_threads": 1, "device": "cuda:0",
+//    "optimize": true,
 //    "version_policy": {"latest": 2},       // or {"versions": [1, 3]}
 //    "default": true}
 struct ModelConfig {
@@ -24,6 +25,9 @@ struct ModelConfig {
   int instances = 0;
   int intra_op_threads = 0;   // LibTorch threads per instance; 0: cores/instances
   std::string device = "cpu";
+  // Optimize the TorchScript module for inference at load
+  // (TorchModelRunner::Options::optimize); false serves it as saved.
+  bool optimize = true;
   int latest = 1;                // serve the newest `latest` versions...
   std::vector<int64_t> versions; // ...or, when not empty, exactly these
   // The default model when --default-model names none (the first such model

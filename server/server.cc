@@ -46,6 +46,7 @@ absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
   TorchModelRunner::Options runner_options;
   runner_options.device = config.device;
   runner_options.intra_op_threads = config.ThreadsPerInstance(cores);
+  runner_options.optimize = config.optimize;
   GCN_ASSIGN_OR_RETURN(std::string digest, ShortFileDigest(path));
   LoadedModel loaded;
   for (int i = 0; i < config.Instances(cores); ++i) {
@@ -55,6 +56,10 @@ absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
     if (i == 0) {
       loaded.metadata = runner->metadata();
       loaded.metadata.digest = digest;
+      if (!runner->not_optimized_why().empty()) {
+        Log(path, ": served as saved, not optimized for inference: ",
+            runner->not_optimized_why());
+      }
     }
     loaded.runners.push_back(std::move(runner));
   }

@@ -76,10 +76,12 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& device) {
 }  // namespace
 
 TorchModelRunner::TorchModelRunner(std::unique_ptr<Impl> impl,
-                                   ModelMetadata metadata, Options options)
+                                   ModelMetadata metadata, Options options,
+                                   std::string not_optimized_why)
     : impl_(std::move(impl)),
       metadata_(std::move(metadata)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      not_optimized_why_(std::move(not_optimized_why)) {}
 
 TorchModelRunner::~TorchModelRunner() = default;
 
@@ -127,8 +129,20 @@ absl::StatusOr<std::unique_ptr<TorchModelRunner>> TorchModelRunner::Load(
         absl::StrCat(path, ": ", metadata.status().message()));
   }
   impl->module.eval();
+  std::string not_optimized_why;
+  if (options.optimize) {
+    // Freezes (parameters become constants of the graph) and folds and
+    // fuses; the metadata was read from the file above, so nothing the
+    // server needs lives in the module's attributes.
+    try {
+      impl->module = torch::jit::optimize_for_inference(impl->module);
+    } catch (const std::exception& e) {
+      not_optimized_why = ErrorLine(e.what());
+    }
+  }
   return std::unique_ptr<TorchModelRunner>(
-      new TorchModelRunner(std::move(impl), *std::move(metadata), options));
+      new TorchModelRunner(std::move(impl), *std::move(metadata), options,
+                           std::move(not_optimized_why)));
 }
 
 absl::Status TorchModelRunner::WarmUp(int max_batch_size) {

@@ -25,11 +25,19 @@ class TorchModelRunner : public ModelRunner {
     // LibTorch threads for the forward passes of the thread that calls Run;
     // 0 leaves the process default.
     int intra_op_threads = 0;
+    // Freeze the module and run LibTorch's inference passes over it
+    // (torch::jit::optimize_for_inference): batch norms folded into the
+    // convolutions, convolutions through oneDNN with their weights packed
+    // once, on the CPU. Results agree with the export as saved to float
+    // rounding (bench/README.md, "Optimized for inference").
+    bool optimize = true;
   };
 
-  // Loads `path`, reads and checks its gcnserve.json, and moves the model to
-  // the device once. A clear error when the file, its metadata or the device
-  // is unusable.
+  // Loads `path`, reads and checks its gcnserve.json, moves the model to the
+  // device once and, with `optimize`, optimizes it for inference; a model
+  // that the optimization refuses is served as saved (not_optimized_why
+  // says why). A clear error when the file, its metadata or the device is
+  // unusable.
   static absl::StatusOr<std::unique_ptr<TorchModelRunner>> Load(
       const std::string& path, const Options& options);
 
@@ -53,6 +61,9 @@ class TorchModelRunner : public ModelRunner {
   absl::StatusOr<ModelOutput> Run(const float* input, int batch) override;
 
   const ModelMetadata& metadata() const { return metadata_; }
+  // Empty unless Options::optimize was asked for and LibTorch's optimization
+  // failed: then its error, and the module runs as saved.
+  const std::string& not_optimized_why() const { return not_optimized_why_; }
 
   // Sets LibTorch's intra-op thread count for the whole process, and
   // OpenBLAS's to the same unless OPENBLAS_NUM_THREADS is set; 0 leaves both.
@@ -68,11 +79,12 @@ class TorchModelRunner : public ModelRunner {
  private:
   struct Impl;
   TorchModelRunner(std::unique_ptr<Impl> impl, ModelMetadata metadata,
-                   Options options);
+                   Options options, std::string not_optimized_why);
 
   std::unique_ptr<Impl> impl_;
   const ModelMetadata metadata_;
   const Options options_;
+  const std::string not_optimized_why_;
 };
 
 }  // namespace gcnserve

@@ -66,6 +66,16 @@ TEST(ModelConfigTest, MarksTheDefaultModel) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'default'"));
 }
 
+TEST(ModelConfigTest, OptimizesForInferenceUnlessTurnedOff) {
+  EXPECT_TRUE(ModelConfig().optimize);
+  auto config = ModelConfig::Parse(R"({"optimize": false})", "m/config.json", {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->optimize);
+  auto bad = ModelConfig::Parse(R"({"optimize": 0})", "m/config.json", {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'optimize'"));
+}
+
 TEST(ModelConfigTest, EmptyObjectKeepsDefaults) {
   ModelConfig defaults;
   defaults.batching.max_batch_size = 5;
