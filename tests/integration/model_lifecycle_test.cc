@@ -120,6 +120,21 @@ class ModelLifecycleTest : public ::testing::Test {
     client_ = std::make_unique<ClassifierClient>(client);
     channel_ = grpc::CreateChannel(client.target,
                                    grpc::InsecureChannelCredentials());
+    stub_ = v1::Classifier::NewStub(channel_);
+  }
+
+  using Stream = std::unique_ptr<
+      grpc::ClientReaderWriter<v1::ClassifyRequest, v1::ClassifyResponse>>;
+  Stream OpenStream(grpc::ClientContext* context) {
+    return stub_->ClassifyStream(context);
+  }
+
+  // A request for the sample image from `model`.
+  static v1::ClassifyRequest SampleRequest(const std::string& model) {
+    v1::ClassifyRequest request;
+    request.set_model(model);
+    request.set_image(SampleImage());
+    return request;
   }
 
   std::map<Key, v1::ModelState> States() {
@@ -137,16 +152,14 @@ class ModelLifecycleTest : public ::testing::Test {
   }
 
   grpc::Status Classify(const std::string& model, v1::ClassifyResponse* response) {
-    v1::ClassifyRequest request;
-    request.set_model(model);
-    request.set_image(SampleImage());
-    return client_->Classify(request, response);
+    return client_->Classify(SampleRequest(model), response);
   }
 
   fs::path repository_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<ClassifierClient> client_;
   std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Classifier::Stub> stub_;
 };
 
 TEST_F(ModelLifecycleTest, NewVersionIsPickedUpWhileClientsSendWithNoFailure) {
@@ -221,9 +234,7 @@ TEST_F(ModelLifecycleTest, RemovedModelFinishesItsQueuedRequestsThenUnloads) {
   WriteConfig("gone", R"({"max_queue_delay_us": 10000000})");
   Start();
   EXPECT_EQ(Health("gcnserve.v1.Classifier/gone"), HealthResponse::SERVING);
-  v1::ClassifyRequest request;
-  request.set_model("gone");
-  request.set_image(SampleImage());
+  const v1::ClassifyRequest request = SampleRequest("gone");
   v1::ClassifyResponse queued_response;
   std::promise<grpc::Status> queued;
   client_->ClassifyAsync(request, &queued_response,
@@ -302,8 +313,7 @@ TEST_F(ModelLifecycleTest, VersionPolicyServesTheListedVersions) {
   EXPECT_EQ(states.size(), 2u);
   EXPECT_EQ(states[Key("model3", 1)], v1::MODEL_STATE_READY);
   EXPECT_EQ(states[Key("model3", 3)], v1::MODEL_STATE_READY);
-  v1::ClassifyRequest request;
-  request.set_image(SampleImage());
+  v1::ClassifyRequest request = SampleRequest("");
   request.set_version(1);
   v1::ClassifyResponse response;
   ASSERT_TRUE(client_->Classify(request, &response).ok());
@@ -468,12 +478,9 @@ TEST_F(ModelLifecycleTest, AFailedVersionIsTriedAgainWhenItsFileChangesOrOnSighu
 TEST_F(ModelLifecycleTest, AnOpenStreamDoesNotKeepTheOldVersionLoaded) {
   AddVersion("m", 1);
   Start();
-  auto stub = v1::Classifier::NewStub(channel_);
   grpc::ClientContext context;
-  auto stream = stub->ClassifyStream(&context);
-  v1::ClassifyRequest request;
-  request.set_model("m");
-  request.set_image(SampleImage());
+  Stream stream = OpenStream(&context);
+  const v1::ClassifyRequest request = SampleRequest("m");
   v1::ClassifyResponse response;
   ASSERT_TRUE(stream->Write(request));
   ASSERT_TRUE(stream->Read(&response));
@@ -493,12 +500,9 @@ TEST_F(ModelLifecycleTest, AnOpenStreamDoesNotKeepTheOldVersionLoaded) {
 TEST_F(ModelLifecycleTest, ADrainEndsOpenStreamsUnavailableAndShutdownReturns) {
   AddVersion("m", 1);
   Start();
-  auto stub = v1::Classifier::NewStub(channel_);
   grpc::ClientContext context;
-  auto stream = stub->ClassifyStream(&context);
-  v1::ClassifyRequest request;
-  request.set_model("m");
-  request.set_image(SampleImage());
+  Stream stream = OpenStream(&context);
+  const v1::ClassifyRequest request = SampleRequest("m");
   v1::ClassifyResponse response;
   ASSERT_TRUE(stream->Write(request));
   ASSERT_TRUE(stream->Read(&response));
@@ -528,9 +532,8 @@ TEST_F(ModelLifecycleTest, DrainingHealthStaysDownWhateverReloadsAndCallsGetUnav
   EXPECT_EQ(Health("gcnserve.v1.Classifier"), HealthResponse::NOT_SERVING);
   v1::ClassifyResponse response;
   EXPECT_EQ(Classify("m", &response).error_code(), grpc::StatusCode::UNAVAILABLE);
-  auto stub = v1::Classifier::NewStub(channel_);
   grpc::ClientContext context;
-  auto stream = stub->ClassifyStream(&context);
+  Stream stream = OpenStream(&context);
   EXPECT_FALSE(stream->Read(&response));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
@@ -585,9 +588,8 @@ TEST_F(ModelLifecycleTest, NoCallerIsCancelledByAShutdownUnderLoad) {
 TEST_F(ModelLifecycleTest, StreamAnswersEveryItemIncludingCorruptOnes) {
   AddVersion("model3", 1);
   Start();
-  auto stub = v1::Classifier::NewStub(channel_);
   grpc::ClientContext context;
-  auto stream = stub->ClassifyStream(&context);
+  Stream stream = OpenStream(&context);
   constexpr int kItems = 1000;
   const std::string image = SampleImage();
   std::thread writer([&] {
@@ -624,9 +626,8 @@ TEST_F(ModelLifecycleTest, CancelledStreamFreesItsQueueEntries) {
   AddVersion("model3", 1);
   WriteConfig("model3", R"({"max_queue_delay_us": 10000000})");
   Start();
-  auto stub = v1::Classifier::NewStub(channel_);
   grpc::ClientContext context;
-  auto stream = stub->ClassifyStream(&context);
+  Stream stream = OpenStream(&context);
   const std::string image = SampleImage();
   for (int i = 0; i < 5; ++i) {
     v1::ClassifyRequest request;
