@@ -48,10 +48,11 @@ class TorchModelRunner : public ModelRunner {
   // CPU, TorchScript's profiling executor profiles the first run and
   // optimizes on the second, once for every shape: batch 1 runs twice, then
   // batch sizes 2, 4, 8, ... and `max_batch_size` once each (the largest
-  // buffers). A size first seen afterwards costs 1 to 13 ms more, once,
-  // against 100 to 160 ms for the first two runs (bench/first_call.py), so
-  // nothing is padded and the warm-up stays linear in `max_batch_size`. On CUDA, where fusers
-  // specialize on shapes, every size from 1 to `max_batch_size` runs twice.
+  // buffers). A size first seen afterwards costs a few ms more, once (4 to
+  // 9 ms for Model3, optimized), against 35 ms for the first two runs
+  // (bench/first_call.py), so nothing is padded and the warm-up stays
+  // linear in `max_batch_size`. On CUDA, where fusers specialize on shapes,
+  // every size from 1 to `max_batch_size` runs twice.
   absl::Status WarmUp(int max_batch_size);
   // The batch sizes WarmUp runs, ascending: 1, 2, 4, ... below
   // `max_batch_size`, then `max_batch_size`; with `every_size` (CUDA), every
