@@ -290,6 +290,33 @@ TEST_F(ModelLifecycleTest, TwoModelsBatchWithTheirOwnSettings) {
   }
 }
 
+TEST_F(ModelLifecycleTest, AModelServedAsSavedAnswersAsTheOptimizedOne) {
+  AddVersion("optimized", 1);
+  AddVersion("saved", 1);
+  WriteConfig("saved", R"({"optimize": false})");
+  Start();
+  v1::ClassifyRequest request = SampleRequest("optimized");
+  request.set_top_k(10);
+  v1::ClassifyResponse optimized, saved;
+  ASSERT_TRUE(client_->Classify(request, &optimized).ok());
+  request.set_model("saved");
+  ASSERT_TRUE(client_->Classify(request, &saved).ok());
+  // Every class, by index (ties may order them either way); the points are
+  // held to each other by gcnserve_device_check, ties included.
+  auto by_index = [](const v1::ClassifyResponse& response) {
+    std::map<int, float> probability;
+    for (const auto& c : response.classes()) probability[c.index()] = c.probability();
+    return probability;
+  };
+  std::map<int, float> want = by_index(saved), got = by_index(optimized);
+  ASSERT_EQ(want.size(), 10u);
+  ASSERT_EQ(got.size(), 10u);
+  for (const auto& [index, probability] : want) {
+    EXPECT_NEAR(got[index], probability, 1e-4) << "class " << index;
+  }
+  EXPECT_EQ(optimized.points_size(), saved.points_size());
+}
+
 TEST_F(ModelLifecycleTest, BadConfigIsRefusedNamingFileAndKey) {
   AddVersion("good", 1);
   AddVersion("bad", 1);
