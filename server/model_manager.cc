@@ -240,7 +240,9 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
   metrics_->SetModelReady(name, version, true);
   Log("model ", name, " version ", version, " ready (",
       entry.model->metadata().architecture, ", ", entry.model->instances(),
-      " instance(s) on ", config.device, ", warmed up to batch size ",
+      " instance(s) on ", config.device,
+      loaded->optimized ? ", optimized for inference" : ", as saved",
+      ", warmed up to batch size ",
       config.batching.max_batch_size, " in ",
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::steady_clock::now() - start)

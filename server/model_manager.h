@@ -29,6 +29,7 @@ namespace gcnserve {
 struct LoadedModel {
   ModelMetadata metadata;
   std::vector<std::unique_ptr<ModelRunner>> runners;
+  bool optimized = false;  // optimized for inference (the log says so)
 };
 
 // Loads and warms up the model file at `path` as `config` says.
