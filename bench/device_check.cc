@@ -10,8 +10,9 @@
 // runs it. On the CPU each row of a batch is held to the same image run
 // alone, and to the export as saved (not optimized) for the same batch; on
 // CUDA each batch is held to the CPU's answer for it: probabilities and
-// adjacency within --tolerance (1e-4), the same interest points. Throughput (--seconds per size, 0 skips it) is timed at 1, 2, 4,
-// ... and the largest size, through TorchModelRunner::Run as the server calls
+// adjacency within --tolerance (1e-4), the same interest points.
+// Throughput (--seconds per size, 0 skips it) is timed at 1, 2, 4, ... and
+// the largest size, through TorchModelRunner::Run as the server calls
 // it (pinned staging and the one copy back on CUDA included), with the
 // server's thread settings.
 //
@@ -94,6 +95,31 @@ std::vector<int> TimedSizes(int max) {
   return sizes;
 }
 
+// `runner`'s answers for every batch size from 1 to `max`, each batch the
+// images tiled (TileImages).
+absl::StatusOr<std::vector<ModelOutput>> RunEveryBatch(
+    TorchModelRunner& runner, const std::vector<float>& images,
+    size_t image_floats, int max) {
+  std::vector<ModelOutput> batches;
+  for (int b = 1; b <= max; ++b) {
+    std::vector<float> input = TileImages(images, image_floats, b);
+    absl::StatusOr<ModelOutput> out = runner.Run(input.data(), b);
+    if (!out.ok()) return out.status();
+    batches.push_back(*std::move(out));
+  }
+  return batches;
+}
+
+// Every row of `a`'s batches against the same row of `b`'s.
+OutputComparison CompareBatches(const std::vector<ModelOutput>& a,
+                                const std::vector<ModelOutput>& b) {
+  OutputComparison comparison;
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (int r = 0; r < a[i].batch; ++r) comparison.Add(a[i], r, b[i], r);
+  }
+  return comparison;
+}
+
 // Checks and times one export; false when it failed or disagreed.
 bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
   TorchModelRunner::Options options;
@@ -125,6 +151,12 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
     std::cout << "  FAILED: " << status.message() << "\n";
     return false;
   };
+  auto report = [&](const std::string& what, const OutputComparison& c) {
+    const bool agrees = c.Agrees(flags.tolerance);
+    ok &= agrees;
+    std::cout << "  " << what << ", batches 1.." << max << ": " << Describe(c)
+              << (agrees ? ": ok" : ": DISAGREE") << "\n";
+  };
   // The CPU's answers, each image alone and every batch size.
   std::vector<ModelOutput> alone;
   for (int i = 0; i < std::min(count, max); ++i) {
@@ -132,20 +164,14 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
     if (!out.ok()) return fail(out.status());
     alone.push_back(*std::move(out));
   }
-  std::vector<ModelOutput> cpu_batches;
+  auto cpu_batches = RunEveryBatch(**cpu, images, image_floats, max);
+  if (!cpu_batches.ok()) return fail(cpu_batches.status());
   OutputComparison cpu_rows;
-  for (int b = 1; b <= max; ++b) {
-    std::vector<float> input = TileImages(images, image_floats, b);
-    auto out = (*cpu)->Run(input.data(), b);
-    if (!out.ok()) return fail(out.status());
-    for (int r = 0; r < b; ++r) cpu_rows.Add(*out, r, alone[r % alone.size()], 0);
-    cpu_batches.push_back(*std::move(out));
+  for (const ModelOutput& out : *cpu_batches) {
+    for (int r = 0; r < out.batch; ++r) cpu_rows.Add(out, r, alone[r % alone.size()], 0);
   }
-  bool cpu_ok = cpu_rows.Agrees(flags.tolerance);
-  ok &= cpu_ok;
-  std::cout << "  cpu, batches 1.." << max << " against each image alone: "
-            << Describe(cpu_rows) << (cpu_ok ? ": ok" : ": DISAGREE") << "\n";
-  if (!(*cpu)->not_optimized_why().empty()) {
+  report("cpu against each image alone", cpu_rows);
+  if (!(*cpu)->optimized()) {
     std::cout << "  not optimized for inference: " << (*cpu)->not_optimized_why() << "\n";
     ok = false;
   }
@@ -155,17 +181,9 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
   saved_options.optimize = false;
   auto saved = TorchModelRunner::Load(path, saved_options);
   if (!saved.ok()) return fail(saved.status());
-  OutputComparison against_saved;
-  for (int b = 1; b <= max; ++b) {
-    std::vector<float> input = TileImages(images, image_floats, b);
-    auto out = (*saved)->Run(input.data(), b);
-    if (!out.ok()) return fail(out.status());
-    for (int r = 0; r < b; ++r) against_saved.Add(cpu_batches[b - 1], r, *out, r);
-  }
-  bool saved_ok = against_saved.Agrees(flags.tolerance);
-  ok &= saved_ok;
-  std::cout << "  cpu, optimized against as saved, batches 1.." << max << ": "
-            << Describe(against_saved) << (saved_ok ? ": ok" : ": DISAGREE") << "\n";
+  auto saved_batches = RunEveryBatch(**saved, images, image_floats, max);
+  if (!saved_batches.ok()) return fail(saved_batches.status());
+  report("cpu, optimized against as saved", CompareBatches(*cpu_batches, *saved_batches));
 
   std::unique_ptr<TorchModelRunner> gpu;
   if (cuda) {
@@ -174,17 +192,9 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
     auto loaded = TorchModelRunner::Load(path, gpu_options);
     if (!loaded.ok()) return fail(loaded.status());
     gpu = *std::move(loaded);
-    OutputComparison against_cpu;
-    for (int b = 1; b <= max; ++b) {
-      std::vector<float> input = TileImages(images, image_floats, b);
-      auto out = gpu->Run(input.data(), b);
-      if (!out.ok()) return fail(out.status());
-      for (int r = 0; r < b; ++r) against_cpu.Add(*out, r, cpu_batches[b - 1], r);
-    }
-    bool gpu_ok = against_cpu.Agrees(flags.tolerance);
-    ok &= gpu_ok;
-    std::cout << "  cuda against cpu, batches 1.." << max << ": "
-              << Describe(against_cpu) << (gpu_ok ? ": ok" : ": DISAGREE") << "\n";
+    auto gpu_batches = RunEveryBatch(*gpu, images, image_floats, max);
+    if (!gpu_batches.ok()) return fail(gpu_batches.status());
+    report("cuda against cpu", CompareBatches(*gpu_batches, *cpu_batches));
   }
 
   if (flags.seconds > 0) {

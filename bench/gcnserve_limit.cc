@@ -101,7 +101,7 @@ int Forward(const Flags& flags) {
     instance_runners.push_back(runners.back().get());
   }
   const auto& runner = runners.front();
-  const bool optimized = flags.optimize && runner->not_optimized_why().empty();
+  const bool optimized = runner->optimized();
   const InputSpec& in = runner->metadata().input;
   const size_t image_floats = static_cast<size_t>(in.channels) * in.height * in.width;
   // Pseudo-random normalized images: the passes do not depend on content.

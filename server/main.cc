@@ -13,13 +13,14 @@
 #include "server/server_options.h"
 
 int main(int argc, char** argv) {
-  // Block the signals in every thread (threads inherit the mask); this
-  // thread takes them with sigwait once the server runs.
   // Debian builds Abseil without NDEBUG, which leaves absl::Mutex's
   // deadlock detection on: every lock of gRPC's mutexes then updates a
-  // global lock graph (about 1 % of the server's CPU at 64 in flight;
+  // global lock graph (1-2 % of the server's throughput at 64 in flight;
   // bench/README.md). A release build of Abseil has it off.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
+  // Block the signals in every thread (threads inherit the mask); this
+  // thread takes them with sigwait once the server runs.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);

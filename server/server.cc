@@ -56,7 +56,7 @@ absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
     if (i == 0) {
       loaded.metadata = runner->metadata();
       loaded.metadata.digest = digest;
-      loaded.optimized = config.optimize && runner->not_optimized_why().empty();
+      loaded.optimized = runner->optimized();
       if (!runner->not_optimized_why().empty()) {
         Log(path, ": served as saved, not optimized for inference: ",
             runner->not_optimized_why());

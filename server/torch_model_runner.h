@@ -62,6 +62,8 @@ class TorchModelRunner : public ModelRunner {
   absl::StatusOr<ModelOutput> Run(const float* input, int batch) override;
 
   const ModelMetadata& metadata() const { return metadata_; }
+  // Whether the module runs optimized for inference: asked for and done.
+  bool optimized() const { return options_.optimize && not_optimized_why_.empty(); }
   // Empty unless Options::optimize was asked for and LibTorch's optimization
   // failed: then its error, and the module runs as saved.
   const std::string& not_optimized_why() const { return not_optimized_why_; }

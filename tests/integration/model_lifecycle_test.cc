@@ -118,15 +118,12 @@ class ModelLifecycleTest : public ::testing::Test {
     client.target = "127.0.0.1:" + std::to_string(server_->grpc_port());
     client.deadline_ms = 30000;
     client_ = std::make_unique<ClassifierClient>(client);
-    channel_ = grpc::CreateChannel(client.target,
-                                   grpc::InsecureChannelCredentials());
-    stub_ = v1::Classifier::NewStub(channel_);
   }
 
   using Stream = std::unique_ptr<
       grpc::ClientReaderWriter<v1::ClassifyRequest, v1::ClassifyResponse>>;
   Stream OpenStream(grpc::ClientContext* context) {
-    return stub_->ClassifyStream(context);
+    return client_->stub().ClassifyStream(context);
   }
 
   // A request for the sample image from `model`.
@@ -158,8 +155,6 @@ class ModelLifecycleTest : public ::testing::Test {
   fs::path repository_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<ClassifierClient> client_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Classifier::Stub> stub_;
 };
 
 TEST_F(ModelLifecycleTest, NewVersionIsPickedUpWhileClientsSendWithNoFailure) {
