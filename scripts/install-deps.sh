@@ -29,6 +29,9 @@ packages=(
   # model/ and Python tests (run with /usr/bin/python3)
   python3-torch python3-numpy python3-pytest python3-tqdm python3-opencv
   python3-matplotlib
+  # torchvision's ResNet-50: the report's trunk of the paper presets, and
+  # the state-dict format of users' pretrained weights (model/, fit.py)
+  python3-torchvision
   # Pillow: the parity test's images that OpenCV cannot write (CMYK JPEGs,
   # palette PNGs with transparency, gray+alpha PNGs)
   python3-pil
