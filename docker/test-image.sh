@@ -15,13 +15,13 @@
 #      container. The image stays, as localhost/gcnserve:cpu, with its layers
 #      cached for the next run (buildah rmi localhost/gcnserve:cpu removes it).
 #
-# Needs root (buildah's chroot isolation), and installs buildah and debootstrap
-# if they are missing: only this script needs them, so scripts/install-deps.sh
-# leaves them out. It is slow: measured from nothing on a shared 2-core
-# machine, about 14 minutes (base 2 min; build 12 min, 5 of them installing
-# packages in the image; the serving checks seconds); with the base and the
-# layers cached, seconds. scripts/test.sh runs it only when
-# GCNSERVE_TEST_IMAGE=1.
+# Needs root (buildah's chroot isolation); buildah and debootstrap come from
+# scripts/install-deps.sh, which it calls. scripts/test.sh runs it unless
+# GCNSERVE_TEST_IMAGE=0.
+# It is slow from nothing: measured on a shared 2-core machine with its
+# defaults (JOBS=1, RUN_TESTS=1), about 14 minutes (base 2 min; build 12 min,
+# 5 of them installing packages in the image; the serving checks seconds);
+# with the base and the layers cached, seconds.
 #
 # usage: docker/test-image.sh
 # environment: JOBS (compile jobs in the image, default 1), RUN_TESTS (1: run
@@ -62,20 +62,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-((EUID == 0)) || fail "run as root: buildah's chroot isolation needs it"
+((EUID == 0)) || fail "run as root: buildah's chroot isolation needs it (GCNSERVE_TEST_IMAGE=0 scripts/test.sh skips this test)"
 [[ -x $gcnctl ]] || fail "$gcnctl is missing: run scripts/build.sh first"
 [[ -f ${samples[0]} ]] || fail "no sample images in model/samples"
 
 # --- 1. tools and base ------------------------------------------------------
-missing=()
-command -v buildah >/dev/null || missing+=(buildah)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-if ((${#missing[@]})); then
-  say "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
-fi
+# buildah and debootstrap are on the project's one list (quiet and quick when
+# everything is installed).
+scripts/install-deps.sh
 docker/make-base.sh "$base"
 phase_done base
 

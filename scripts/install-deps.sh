@@ -43,14 +43,18 @@ packages=(
   # data
   dataset-fashion-mnist
   # Prometheus server and promtool (tests/deploy: the alert rules' unit tests
-  # and the real-scrape test). buildah and debootstrap, for the image test
-  # only, are installed by docker/test-image.sh itself.
+  # and the real-scrape test)
   prometheus
 )
 # The headless browser of the viewer's test (tests/viewer, playwright-core);
 # INSTALL_DEPS_BROWSER=0 leaves it out (the image's build stage, which runs
 # neither that test nor the deploy ones).
 [[ ${INSTALL_DEPS_BROWSER:-1} == 0 ]] || packages+=(chromium)
+# The image test (docker/test-image.sh, run by scripts/test.sh): buildah
+# builds the CPU image without a Docker engine, from a Debian base made by
+# debootstrap. INSTALL_DEPS_IMAGE_TOOLS=0 leaves them out (the image's build
+# stage, which builds no image).
+[[ ${INSTALL_DEPS_IMAGE_TOOLS:-1} == 0 ]] || packages+=(buildah debootstrap)
 # Node.js and npm validate deploy/ (tests/deploy). Debian's, unless the
 # machine already has a Node.js of its own.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
