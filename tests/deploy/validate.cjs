@@ -17,8 +17,9 @@
 //   container against the Container schema, its port and v2 probes).
 // docker: validates docker/compose.yaml against the Compose specification's
 //   schema, checks that what it mounts exists, that Dockerfile and
-//   Dockerfile.cuda agree on their runtime stage, and that every GCNSERVE_*
-//   variable anywhere is one the server reads.
+//   Dockerfile.cuda agree on their runtime stage, that their build stages
+//   copy every folder the build reads, and that every GCNSERVE_* variable
+//   anywhere is one the server reads.
 //
 // DIR holds node_modules (tests/deploy/install-tools.sh DIR); GCNSERVE is the
 // server binary, whose --help lists its flags. Exits 1 on the first failed
@@ -532,6 +533,26 @@ function runtimeStage(file) {
   return lines.slice(from).map((l) => l.replace(/\s+/g, " ").trim());
 }
 
+// What the build stage (every stage but the last) copies from the context:
+// the sources of its COPY lines, without a --from.
+function buildStageCopies(file) {
+  const lines = read(file).replace(/\\\n/g, " ").split("\n").map((l) => l.replace(/\s+/g, " ").trim());
+  const from = lines.map((l, i) => (/^FROM /i.test(l) ? i : -1)).filter((i) => i >= 0).pop();
+  return lines.slice(0, from).filter((l) => /^COPY (?!--)/.test(l))
+    .flatMap((l) => l.split(" ").slice(1, -1)).map((p) => p.replace(/\/+$/, ""));
+}
+
+// The CMakeLists.txt files at or under a path of the repository, build
+// trees and node_modules left out.
+function cmakeListsUnder(relative) {
+  const full = path.join(repo, relative);
+  if (!fs.existsSync(full)) return [];
+  if (!fs.statSync(full).isDirectory()) return path.basename(full) === "CMakeLists.txt" ? [relative] : [];
+  return fs.readdirSync(full, { withFileTypes: true })
+    .filter((e) => !(e.isDirectory() && (e.name.startsWith("build") || e.name === "node_modules")))
+    .flatMap((e) => cmakeListsUnder(path.join(relative, e.name)));
+}
+
 function envOf(stage) {
   const env = {};
   for (const line of stage.filter((l) => l.startsWith("ENV "))) {
@@ -623,6 +644,30 @@ function docker() {
     for (const name of documented) check(variables.has(name), `${file}: mentions ${name}, which the server does not read`);
   }
   check(cpu.some((l) => /^USER \d+/.test(l)), "the runtime image must run as a numeric non-root user (Kubernetes runAsNonRoot)");
+
+  // The build stages copy what the build reads: every folder the top
+  // CMakeLists.txt adds, and every top-level folder that a CMakeLists.txt
+  // they copy names through ${CMAKE_SOURCE_DIR}; the ignore file leaves none
+  // of them out. (The image once failed at cmake: bench/ was added to the
+  // build and not copied.)
+  const ignored = read("docker/Dockerfile.dockerignore").split("\n").map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#")).map((l) => l.replace(/^\*\*\//, ""));
+  const readByBuild = new Set();
+  for (const file of ["docker/Dockerfile", "docker/Dockerfile.cuda"]) {
+    const copied = buildStageCopies(file);
+    const needed = new Set();
+    for (const m of read("CMakeLists.txt").matchAll(/add_subdirectory\(\s*([\w.-]+)/g)) needed.add(m[1]);
+    for (const cmake of copied.flatMap((source) => cmakeListsUnder(source))) {
+      for (const m of read(cmake).matchAll(/\$\{(?:CMAKE_SOURCE_DIR|PROJECT_SOURCE_DIR)\}\/([\w.-]+)/g)) needed.add(m[1]);
+    }
+    for (const dir of needed) {
+      check(copied.includes(dir), `${file}: the build stage does not copy ${dir}/, which the build reads`);
+      readByBuild.add(dir);
+    }
+  }
+  for (const dir of readByBuild) {
+    check(!ignored.includes(dir), `docker/Dockerfile.dockerignore leaves out ${dir}/, which the build reads`);
+  }
   const deployment = YAML.parse(read("deploy/base/deployment.yaml"));
   const user = Number(cpu.find((l) => l.startsWith("USER ")).split(/[ :]/)[1]);
   check(deployment.spec.template.spec.securityContext.runAsUser === user, "deploy/base runs as a different uid than the image's USER");
