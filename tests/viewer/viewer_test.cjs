@@ -4,10 +4,13 @@
 // points the API returns, in the image's own pixels, with edges, the
 // adjacency heat map, hover linking and the top class, for any image size
 // and for dropped and pasted images too, fetching nothing from anywhere but
-// the server. With --screenshot, saves the page.
+// the server. Before an image is chosen, nothing of the result shows. With
+// --screenshot, saves the page with an image; with --empty-screenshot,
+// before one.
 //
 // usage: node viewer_test.cjs --server GCNSERVE --repository DIR
 //          --image FILE --tools NODE_DIR [--screenshot OUT.png]
+//          [--empty-screenshot EMPTY.png]
 'use strict';
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -92,9 +95,39 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
     check(await page.$eval('#model', (s) => s.value) === expected.model,
       `the model list offers the default model ${expected.model}`);
+
+    // Before an image is chosen: the controls and a prompt, and nothing of
+    // the result (no empty panels, no black drawing area).
+    const visible = async (selectors) => {
+      const shown = [];
+      for (const selector of selectors) if (await page.isVisible(selector)) shown.push(selector);
+      return shown;
+    };
+    const resultParts = ['#result', '#image-panel', '#classes-panel', '#adjacency-panel',
+      '#overlay', '#heatmap', '#top-class', '#facts'];
+    check(await page.$eval('#status', (e) => e.textContent) === 'Choose, drop or paste an image.',
+      'before an image is chosen the page asks for one');
+    check((await visible(['#model', '#version', '#file', '#edges'])).length === 4,
+      'before an image is chosen the controls show');
+    const shownEmpty = await visible(resultParts);
+    check(shownEmpty.length === 0,
+      `before an image is chosen no result panel shows (shown: ${shownEmpty.join(' ') || 'none'})`);
+    const emptyHeight = await page.$eval('#result', (e) => e.getBoundingClientRect().height);
+    check(emptyHeight === 0, `before an image is chosen the result takes no room (${emptyHeight} px)`);
+    if (args['empty-screenshot']) {
+      await page.screenshot({ path: args['empty-screenshot'], fullPage: true });
+      console.log(`screenshot before an image: ${args['empty-screenshot']}`);
+    }
+
     await page.setInputFiles('#file', args.image);
     await page.waitForFunction(() => document.body.dataset.state === 'ready', null,
       { timeout: 60000 });
+    const shownReady = await visible(resultParts);
+    check(shownReady.length === resultParts.length,
+      `once an image is drawn every result panel shows (${shownReady.length} of ${resultParts.length})`);
+    const overlayBox = await page.$eval('#overlay', (s) => s.getBoundingClientRect().toJSON());
+    check(overlayBox.width > 100 && overlayBox.height > 100,
+      `once an image is drawn the drawing has room (${overlayBox.width}x${overlayBox.height})`);
 
     const points = await page.$$eval('#overlay circle.point', (cs) =>
       cs.map((c) => ({ x: Number(c.getAttribute('cx')), y: Number(c.getAttribute('cy')) })));
