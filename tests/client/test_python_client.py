@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent import futures
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ import grpc
 import pytest
 
 from gcnserve_client import ClassifierClient, ClassifyError, channel_target
+from gcnserve_client.stubs import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("GCNSERVE_BUILD", ROOT / "build"))
@@ -133,6 +135,51 @@ def test_health_and_models(client):
     assert models.default_model == "model3"
     assert [m.name for m in models.models] == ["model3"]
     assert len(models.models[0].labels) == 10
+
+
+class WarmingHealth(health_pb2_grpc.HealthServicer):
+    """A health service that says NOT_SERVING to its first `cold` checks,
+    as gcnserve does while its models load, then SERVING."""
+
+    def __init__(self, cold: int):
+        self.cold = cold
+        self.checks = 0
+
+    def Check(self, request, context):
+        self.checks += 1
+        status = (health_pb2.HealthCheckResponse.NOT_SERVING if self.checks <= self.cold
+                  else health_pb2.HealthCheckResponse.SERVING)
+        return health_pb2.HealthCheckResponse(status=status)
+
+
+@pytest.mark.parametrize("cold", [0, 3])
+def test_wait_until_serving_waits_through_not_serving(cold):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health = WarmingHealth(cold)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with ClassifierClient(f"127.0.0.1:{port}", timeout=5) as client:
+            client.wait_until_serving(timeout=60, interval=0.01)
+            assert health.checks == cold + 1
+    finally:
+        server.stop(0)
+
+
+def test_wait_until_serving_gives_up_with_the_last_answer():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(WarmingHealth(10 ** 9), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with ClassifierClient(f"127.0.0.1:{port}", timeout=5) as client:
+            with pytest.raises(ClassifyError) as error:
+                client.wait_until_serving(timeout=0.5, interval=0.05)
+        assert error.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert "NOT_SERVING" in error.value.details
+    finally:
+        server.stop(0)
 
 
 def test_connection_options(target, samples):

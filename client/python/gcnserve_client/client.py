@@ -1,5 +1,6 @@
 """ClassifierClient: gcnserve.v1.Classifier and grpc.health.v1.Health over
 one gRPC channel, with the same connection options as gcnctl."""
+import time
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
@@ -163,8 +164,36 @@ class ClassifierClient:
             raise ClassifyError(error.code(), error.details()) from None
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
-    def wait_until_serving(self, timeout: float = 30.0) -> None:
-        """Waits for the channel to connect and the server to say SERVING."""
-        grpc.channel_ready_future(self._channel).result(timeout=timeout)
-        if self.health() != "SERVING":
-            raise ClassifyError(grpc.StatusCode.UNAVAILABLE, "server not SERVING")
+    def wait_until_serving(self, timeout: float = 30.0, service: str = "",
+                           interval: float = 0.1) -> None:
+        """Waits up to `timeout` seconds for the server to say SERVING for
+        `service` ("" = the server as a whole; "gcnserve.v1.Classifier/<model>"
+        for one model): first for the channel to connect, then asks the
+        health service every `interval` seconds. The server opens its port
+        before its models are loaded and says NOT_SERVING until they are
+        warm, so a client started beside it waits here rather than fails.
+        Raises ClassifyError (DEADLINE_EXCEEDED, with the last answer seen)
+        when the time runs out."""
+        deadline = time.monotonic() + timeout
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise ClassifyError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"no connection within {timeout} s") from None
+        while True:
+            remaining = max(0.001, deadline - time.monotonic())
+            try:
+                response = self._health.Check(
+                    health_pb2.HealthCheckRequest(service=service),
+                    timeout=min(self.timeout, remaining))
+                last = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            except grpc.RpcError as error:
+                # NOT_FOUND: a model's service before the model loads.
+                last = error.code().name
+            if last == "SERVING":
+                return
+            if time.monotonic() + interval >= deadline:
+                raise ClassifyError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"not SERVING within {timeout} s (last answer: {last})")
+            time.sleep(interval)
