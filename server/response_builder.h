@@ -12,7 +12,9 @@ namespace gcnserve {
 struct ResponseOptions {
   int top_k = 5;                 // classes, best first; capped at the labels
   v1::GraphDetail graph = v1::GRAPH_DETAIL_POINTS;
-  int max_edges_per_node = 0;    // FULL only; 0 keeps every edge
+  int max_edges_per_node = 0;    // FULL only: per row, this many strongest
+                                 // off-diagonal weights and the diagonal;
+                                 // 0 keeps every weight
   int original_width = 0;        // the decoded image, for mapping points
   int original_height = 0;
 };
