@@ -26,6 +26,8 @@ packages=(
   # bench/server_alone.sh: h2load, a load generator that costs the server's
   # cores little (raw gRPC over HTTP/2)
   nghttp2-client
+  # the README's certificate recipe (TLS, mutual TLS) and its test
+  openssl
   # model/ and Python tests (run with /usr/bin/python3)
   python3-torch python3-numpy python3-pytest python3-tqdm python3-opencv
   python3-matplotlib
