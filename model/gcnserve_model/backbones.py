@@ -69,6 +69,61 @@ class ResNetTrunk(nn.Module):
         return self.stages(self.stem(x))
 
 
+# torchvision's ResNet-50: Bottleneck blocks per stage (layer1..layer4).
+RESNET50_BLOCKS = (3, 4, 6, 3)
+RESNET50_WIDTH = 64
+
+
+class ResNet50Trunk(nn.Module):
+    """torchvision's ResNet-50 (the report's trunk), cut after `stages` of
+    its four stages: the 7x7 stride-2 stem, BatchNorm, ReLU, the 3x3
+    stride-2 max-pool, then layer1 .. layer<stages> of Bottleneck blocks.
+
+    Its parameter names are torchvision's (conv1.*, bn1.*, layer1.0.conv1.*,
+    ...), so a torchvision state dict loads into it by name (weights.py).
+    stages=2 ends at layer2: 512 channels at stride 8, the map the report's
+    Model2 and Model3 read (8x8 for 64x64, 28x28 for 224x224); stages=4 is
+    the whole trunk (2048 channels, stride 32), the baseline's. A gray model
+    gets a one-channel stem. Stages not built are identities (no
+    parameters), which keeps forward scriptable.
+    """
+
+    def __init__(self, in_channels: int, stages: int) -> None:
+        super().__init__()
+        if not 1 <= stages <= len(RESNET50_BLOCKS):
+            raise ValueError(f"ResNet50Trunk has 1 to 4 stages, not {stages}")
+        from torchvision.models import resnet50  # torchvision only for this trunk
+        full = resnet50(weights=None)
+        self.conv1 = full.conv1 if in_channels == 3 else nn.Conv2d(
+            in_channels, RESNET50_WIDTH, kernel_size=7, stride=2, padding=3, bias=False)
+        if in_channels != 3:
+            nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.bn1 = full.bn1
+        self.relu = full.relu
+        self.maxpool = full.maxpool
+        layers = [full.layer1, full.layer2, full.layer3, full.layer4]
+        self.layer1: nn.Module = layers[0]
+        self.layer2: nn.Module = layers[1] if stages >= 2 else nn.Identity()
+        self.layer3: nn.Module = layers[2] if stages >= 3 else nn.Identity()
+        self.layer4: nn.Module = layers[3] if stages >= 4 else nn.Identity()
+        self.out_channels: int = RESNET50_WIDTH * 4 * 2 ** (stages - 1)
+        self.stride: int = 2 ** (stages + 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def build_trunk(kind: str, in_channels: int, width: int, blocks_per_stage: Sequence[int]) -> nn.Module:
+    """The trunk ModelConfig.trunk names: "basic" (ResNetTrunk) or
+    "resnet50" (ResNet50Trunk, as many stages as blocks_per_stage lists)."""
+    if kind == "basic":
+        return ResNetTrunk(in_channels, width, blocks_per_stage)
+    if kind == "resnet50":
+        return ResNet50Trunk(in_channels, len(blocks_per_stage))
+    raise ValueError(f"unknown trunk {kind!r}: 'basic' or 'resnet50'")
+
+
 class VGGBackbone(nn.Module):
     """A VGG-style backbone that also hands out intermediate maps (Model1).
 

@@ -31,6 +31,17 @@ ARCHITECTURES = ("model1", "model2", "model3", "resnet")
 # Model1 taps its VGG stages 1, 2 and 3: maps at strides 2, 4 and 8.
 MODEL1_MAP_STAGES = (1, 2, 3)
 COLORS = {"gray": 1, "rgb": 3}
+# "basic": backbones.ResNetTrunk (BasicBlocks, 3x3 stride-1 stem; the compact
+# presets). "resnet50": torchvision's ResNet-50 cut after len(blocks_per_stage)
+# stages (backbones.ResNet50Trunk; the report's trunk, the paper presets).
+TRUNKS = ("basic", "resnet50")
+RESNET50_BLOCKS = (3, 4, 6, 3)
+
+# ImageNet's pixel statistics ([0, 1] scale), which torchvision's pretrained
+# ResNet-50 was trained with: the paper presets' defaults. fit.py measures
+# the user's own training images instead.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +49,11 @@ class ModelConfig:
     """Hyper-parameters of one model and the shape of its input.
 
     The backbone halves the resolution once per stage, so its stride is
-    2 ** len(blocks_per_stage); the input must be a multiple of it.
+    2 ** len(blocks_per_stage); the input must be a multiple of it. With
+    trunk "resnet50" (model2, model3, resnet) the trunk is torchvision's
+    ResNet-50 (stem of stride 4, then stages of Bottlenecks, the second and
+    later halving the resolution): stride 2 ** (stages + 1), `width` must
+    be 64 and `blocks_per_stage` the first stages of (3, 4, 6, 3).
     `blocks_per_stage` counts BasicBlocks per ResNet stage (model2, model3,
     resnet) or 3x3 convolutions per VGG stage (model1, which needs at least
     four stages: it takes its maps from stages 1, 2, 3 at strides 2, 4, 8
@@ -75,6 +90,9 @@ class ModelConfig:
     # model1: do not take a cell inside a cell already taken from a coarser
     # map (same fall-back as nms). Off by default.
     dedup: bool = False
+    # The trunk of model2, model3 and resnet (TRUNKS); model1's VGG backbone
+    # is its own.
+    trunk: str = "basic"
 
     def __post_init__(self) -> None:
         # Accept lists (from JSON) but store tuples, so configs stay hashable.
@@ -105,6 +123,15 @@ class ModelConfig:
             raise ValueError("dedup is a model1 option: only it takes points from several maps")
         if not self.blocks_per_stage or any(b < 1 for b in self.blocks_per_stage):
             raise ValueError(f"blocks_per_stage needs at least one stage of at least one block, got {self.blocks_per_stage}")
+        if self.trunk not in TRUNKS:
+            raise ValueError(f"trunk {self.trunk!r} is not one of {TRUNKS}")
+        if self.trunk == "resnet50":
+            stages = len(self.blocks_per_stage)
+            if self.architecture == "model1":
+                raise ValueError("model1 has its own VGG backbone: trunk must be 'basic'")
+            if self.width != 64 or self.blocks_per_stage != RESNET50_BLOCKS[:stages]:
+                raise ValueError(f"trunk resnet50 is torchvision's: width 64 and blocks_per_stage the first "
+                                 f"stages of {RESNET50_BLOCKS}, got width {self.width}, {self.blocks_per_stage}")
         if self.architecture == "model1" and len(self.blocks_per_stage) < 4:
             raise ValueError(f"model1 needs at least 4 stages (maps at strides 2, 4, 8, then g), "
                              f"got blocks_per_stage {self.blocks_per_stage}")
@@ -133,6 +160,8 @@ class ModelConfig:
         halves the resolution in its first block; a VGG stage (model1) pools
         before it, so model1's first stage keeps stride 1."""
         stages = len(self.blocks_per_stage)
+        if self.trunk == "resnet50":
+            return 2 ** (stages + 1)  # the stem and max-pool take 4, layer1 keeps it
         return 2 ** (stages - 1) if self.architecture == "model1" else 2 ** stages
 
     @property
@@ -180,6 +209,10 @@ _GRAY = dict(channels=1, color="gray", mean=(FASHION_MNIST_MEAN,), std=(FASHION_
 # Fashion-MNIST is gray; an rgb model sees it as three equal channels, so the
 # same statistics apply to each. Users training on their own data set their own.
 _RGB = dict(channels=3, color="rgb", mean=(FASHION_MNIST_MEAN,) * 3, std=(FASHION_MNIST_STD,) * 3)
+_IMAGENET = dict(channels=3, color="rgb", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+# The report's trunk: ResNet-50 up to layer2 (512 channels, stride 8), or whole.
+_LAYER2 = dict(trunk="resnet50", width=64, blocks_per_stage=RESNET50_BLOCKS[:2])
+_WHOLE = dict(trunk="resnet50", width=64, blocks_per_stage=RESNET50_BLOCKS)
 
 PRESETS: Dict[str, ModelConfig] = {
     # For tests and smoke runs: exports in about a second.
@@ -191,10 +224,12 @@ PRESETS: Dict[str, ModelConfig] = {
     "compact": ModelConfig(
         input_height=64, input_width=64, **_GRAY, width=16, blocks_per_stage=(1, 1, 1),
         num_points=40, gcn_dim=64, hidden=64),
-    # The report's 224x224 configuration: 28x28 map, k=120, 256-wide GCN.
-    "paper": ModelConfig(
-        input_height=224, input_width=224, **_RGB, width=64, blocks_per_stage=(3, 4, 6),
-        num_points=120, gcn_dim=256, hidden=256),
+    # The report's datasets: ResNet-50's layer2, an 8x8 map for Tiny-ImageNet's
+    # 64x64 (k=40), 28x28 for Imagenette's 224x224 (k=120); 256-wide GCN.
+    "tiny-imagenet": ModelConfig(
+        input_height=64, input_width=64, **_IMAGENET, **_LAYER2, num_points=40, gcn_dim=256, hidden=256),
+    "imagenette": ModelConfig(
+        input_height=224, input_width=224, **_IMAGENET, **_LAYER2, num_points=120, gcn_dim=256, hidden=256),
 }
 
 
@@ -208,11 +243,12 @@ MODEL1_PRESETS: Dict[str, ModelConfig] = {
     "compact": ModelConfig(
         architecture="model1", input_height=64, input_width=64, **_GRAY, width=16, blocks_per_stage=(1, 1, 1, 1),
         num_points=120, attention_dim=64, gcn_dim=64, hidden=64),
-    # VGG-16's convolutions (2, 2, 3, 3, 3; widths 64 to 512), 256-wide
-    # local features and g, as in the report.
-    "paper": ModelConfig(
-        architecture="model1", input_height=64, input_width=64, **_RGB, width=64, blocks_per_stage=(2, 2, 3, 3, 3),
-        num_points=120, attention_dim=256, gcn_dim=256, hidden=256),
+    # Tiny-ImageNet's 64x64: VGG-16's convolutions (2, 2, 3, 3, 3; widths 64
+    # to 512), 256-wide local features and g, 3 x 40 points, as in the report
+    # (which has no Imagenette figure for Model1).
+    "tiny-imagenet": ModelConfig(
+        architecture="model1", input_height=64, input_width=64, **_IMAGENET, width=64,
+        blocks_per_stage=(2, 2, 3, 3, 3), num_points=120, attention_dim=256, gcn_dim=256, hidden=256),
 }
 
 # Model2: the ResNet trunk ends at the intermediate map the attention reads
@@ -224,12 +260,14 @@ MODEL2_PRESETS: Dict[str, ModelConfig] = {
     "compact": ModelConfig(
         architecture="model2", input_height=64, input_width=64, **_GRAY, width=16, blocks_per_stage=(1, 1, 1),
         num_points=40, attention_dim=64, gcn_dim=64, hidden=64),
-    # 64x64 input, an 8x8 map of 512 channels (ResNet-50's layer2 gives the
-    # same), k=40, a 256-wide GCN. Two BasicBlocks per stage: 11.7 M parameters
-    # (deeper stages of 512-wide BasicBlocks grow by 4.7 M per block).
-    "paper": ModelConfig(
-        architecture="model2", input_height=64, input_width=64, **_RGB, width=128, blocks_per_stage=(2, 2, 2),
+    # ResNet-50's layer2 (512 channels, stride 8), DELF attention 512 wide,
+    # a 256-wide GCN: 8x8 map and k=40 at 64x64; 28x28 and k=120 at 224x224.
+    "tiny-imagenet": ModelConfig(
+        architecture="model2", input_height=64, input_width=64, **_IMAGENET, **_LAYER2,
         num_points=40, attention_dim=512, gcn_dim=256, hidden=256),
+    "imagenette": ModelConfig(
+        architecture="model2", input_height=224, input_width=224, **_IMAGENET, **_LAYER2,
+        num_points=120, attention_dim=512, gcn_dim=256, hidden=256),
 }
 
 # The baseline: the same trunks, global average pooling, one linear layer.
@@ -241,11 +279,22 @@ RESNET_PRESETS: Dict[str, ModelConfig] = {
     "compact": ModelConfig(
         architecture="resnet", input_height=64, input_width=64, **_GRAY, width=16, blocks_per_stage=(1, 1, 1),
         num_points=0),
-    # ResNet-50's stage depths (3, 4, 6, 3) with BasicBlocks, 224x224.
-    "paper": ModelConfig(
-        architecture="resnet", input_height=224, input_width=224, **_RGB, width=64, blocks_per_stage=(3, 4, 6, 3),
-        num_points=0),
+    # torchvision's whole ResNet-50 (2048 channels, stride 32), its fc
+    # replaced by one for the user's classes.
+    "tiny-imagenet": ModelConfig(
+        architecture="resnet", input_height=64, input_width=64, **_IMAGENET, **_WHOLE, num_points=0),
+    "imagenette": ModelConfig(
+        architecture="resnet", input_height=224, input_width=224, **_IMAGENET, **_WHOLE, num_points=0),
 }
+
+# "paper": each architecture's report configuration, the default on CUDA
+# (fit.py): Model3 and the baseline on Imagenette's 224x224, Model1 and
+# Model2 on Tiny-ImageNet's 64x64 (where the report describes them).
+PAPER_PRESET = {"model1": "tiny-imagenet", "model2": "tiny-imagenet", "model3": "imagenette",
+                "resnet": "imagenette"}
+for _arch, _presets in (("model1", MODEL1_PRESETS), ("model2", MODEL2_PRESETS), ("model3", PRESETS),
+                        ("resnet", RESNET_PRESETS)):
+    _presets["paper"] = _presets[PAPER_PRESET[_arch]]
 
 # Presets of every architecture: PRESETS_BY_ARCH[architecture][preset name].
 # PRESETS (above) are Model3's.

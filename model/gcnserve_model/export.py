@@ -29,7 +29,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .config import ARCHITECTURES, FASHION_MNIST_LABELS, PRESETS, ModelConfig, preset
+from .config import ARCHITECTURES, FASHION_MNIST_LABELS, PRESETS_BY_ARCH, ModelConfig, preset
 from .metadata import METADATA_FILE, build_metadata, validate_metadata
 from .models import build_model
 
@@ -189,7 +189,7 @@ def read_metrics(value: str) -> Dict[str, float]:
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Export a gcnserve model as TorchScript with its metadata.")
     parser.add_argument("--arch", default="model3", choices=ARCHITECTURES, help="architecture (default: model3)")
-    parser.add_argument("--preset", choices=sorted(PRESETS),
+    parser.add_argument("--preset", choices=sorted({n for presets in PRESETS_BY_ARCH.values() for n in presets}),
                         help="model configuration of --arch; optional with a checkpoint from train.py, "
                              "which carries its own")
     parser.add_argument("--nms", type=int, help="override: non-maximum suppression window (0 = off)")

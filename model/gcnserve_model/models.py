@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import DELFAttention, GlobalDotAttention, ResidualAttention
-from .backbones import ResNetTrunk, VGGBackbone, init_weights
+from .backbones import VGGBackbone, build_trunk, init_weights
 from .config import MODEL1_MAP_STAGES, ModelConfig
 from .graph import (GCN, cells_covered, euclidean_adjacency, non_maxima, normalize_adjacency,
                     similarity_adjacency, sort_nodes_by_score, top_k_nodes)
@@ -60,7 +60,7 @@ class _SingleMapGraphModel(nn.Module):
 
     __jit_ignored_attributes__ = ["config"]
 
-    def __init__(self, config: ModelConfig, trunk: ResNetTrunk, attention: nn.Module,
+    def __init__(self, config: ModelConfig, trunk: nn.Module, attention: nn.Module,
                  euclidean: bool) -> None:
         super().__init__()
         self.config = config
@@ -70,7 +70,7 @@ class _SingleMapGraphModel(nn.Module):
         self.head = classifier_head(config.gcn_dim, config.hidden, config.num_classes)
         self.channels: int = config.channels
         self.num_points: int = config.num_points
-        self.cell: float = float(trunk.stride)
+        self.cell: float = float(config.stride)
         self.nms: int = config.nms
         self.euclidean: bool = euclidean
 
@@ -101,7 +101,7 @@ class Model3(_SingleMapGraphModel):
 
     def __init__(self, config: ModelConfig) -> None:
         _check_architecture(config, "model3", "Model3")
-        trunk = ResNetTrunk(config.channels, config.width, config.blocks_per_stage)
+        trunk = build_trunk(config.trunk, config.channels, config.width, config.blocks_per_stage)
         super().__init__(config, trunk, ResidualAttention(trunk.out_channels), euclidean=True)
 
 
@@ -114,7 +114,7 @@ class Model2(_SingleMapGraphModel):
 
     def __init__(self, config: ModelConfig) -> None:
         _check_architecture(config, "model2", "Model2")
-        trunk = ResNetTrunk(config.channels, config.width, config.blocks_per_stage)
+        trunk = build_trunk(config.trunk, config.channels, config.width, config.blocks_per_stage)
         channels = trunk.out_channels
         super().__init__(config, trunk, DELFAttention(channels, config.attention_dim or channels),
                          euclidean=False)
@@ -216,7 +216,7 @@ class ResNetBaseline(nn.Module):
         super().__init__()
         _check_architecture(config, "resnet", "ResNetBaseline")
         self.config = config
-        self.trunk = ResNetTrunk(config.channels, config.width, config.blocks_per_stage)
+        self.trunk = build_trunk(config.trunk, config.channels, config.width, config.blocks_per_stage)
         self.fc = nn.Linear(self.trunk.out_channels, config.num_classes)
         self.channels: int = config.channels
 

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from .config import ARCHITECTURES, FASHION_MNIST_LABELS, ModelConfig, preset
 from .data import FashionMNIST
 from .models import build_model
+from .weights import load_backbone  # noqa: F401  (train.load_backbone, as before)
 
 
 def logits_of(output: Any) -> torch.Tensor:
@@ -98,36 +99,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="end this run after this many more epochs (resume later with --resume; "
                         "the schedule still spans --epochs)")
     p.add_argument("--backbone-weights", type=Path, default=None,
-                   help="local file of pretrained backbone weights (e.g. a trained resnet baseline's best.pt)")
+                   help="local file of pretrained backbone weights (e.g. a trained resnet baseline's best.pt); "
+                        "every trunk tensor must be in it with its shape (weights.py)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--max-batches", type=int, default=None,
                    help="stop each epoch after this many batches (timing runs)")
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--val-limit", type=int, default=None, help="use only the first N validation images")
     return p.parse_args(argv)
-
-
-def load_backbone(model: nn.Module, path: Path) -> int:
-    """Copies a pretrained backbone from a local weights file into `model`'s
-    trunk (model2, model3, resnet) or backbone (model1); returns how many
-    tensors it copied. The file holds a state_dict (or {"state_dict": ...}),
-    either of the whole model (a gcnserve checkpoint: keys "trunk.*" or
-    "backbone.*") or of the backbone alone. Shapes must match; the file's
-    other entries are ignored."""
-    state = torch.load(str(path), map_location="cpu")
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    part_name = "backbone" if hasattr(model, "backbone") else "trunk"
-    part: nn.Module = getattr(model, part_name)
-    prefix = part_name + "."
-    if any(k.startswith(prefix) for k in state):
-        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    own = part.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if not matched:
-        raise ValueError(f"{path} holds no tensor that fits the model's {part_name}")
-    part.load_state_dict(matched, strict=False)
-    return len(matched)
 
 
 def _rng_state() -> Dict[str, Any]:

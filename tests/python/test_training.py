@@ -210,7 +210,7 @@ def test_backbone_weights_come_from_another_models_checkpoint(tmp_path: Path) ->
     assert copied == len(baseline.trunk.state_dict())
     for key, value in baseline.trunk.state_dict().items():
         torch.testing.assert_close(model3.trunk.state_dict()[key], value)
-    with pytest.raises(ValueError, match="no tensor that fits"):
+    with pytest.raises(ValueError, match="resnet.pt does not fit the model's backbone"):
         train.load_backbone(build_model(preset("tiny", "model1")), tmp_path / "resnet.pt")
 
 
