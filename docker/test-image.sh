@@ -74,15 +74,33 @@ docker/make-base.sh "$base"
 phase_done base
 
 # --- 2. build ---------------------------------------------------------------
-say "building $image from docker/Dockerfile (log: build.log in the work folder)"
+# Each of buildah's STEP lines gets the seconds since the build began, so
+# that the slow steps can be named (below) without keeping the whole log.
+stamp_steps() {
+  local start=$SECONDS line
+  while IFS= read -r line; do
+    [[ $line == *'STEP '[0-9]*/[0-9]*': '* ]] && line="[+$((SECONDS - start))s] $line"
+    printf '%s\n' "$line"
+  done
+  echo "[+$((SECONDS - start))s] end"
+}
+say "building $image from docker/Dockerfile (JOBS=${JOBS:-1}, RUN_TESTS=${RUN_TESTS:-1})"
 if ! buildah build --isolation chroot --pull=never --layers --format docker \
     --ignorefile docker/Dockerfile.dockerignore -f docker/Dockerfile \
     --build-arg BASE_IMAGE="$base" --build-arg JOBS="${JOBS:-1}" \
-    --build-arg RUN_TESTS="${RUN_TESTS:-1}" -t "$image" . >"$work/build.log" 2>&1; then
+    --build-arg RUN_TESTS="${RUN_TESTS:-1}" -t "$image" . 2>&1 |
+    stamp_steps >"$work/build.log"; then
   tail -n 60 "$work/build.log" >&2
   fail "buildah build failed"
 fi
 grep -E '^([0-9]+% tests passed|[0-9]+ passed in|WARNING: no model)' "$work/build.log" || true
+# The steps that took 5 s or more (installing packages, compiling, testing,
+# committing their layers); none when every layer came from the cache.
+awk '/^\[\+[0-9]+s\] / {
+       t = substr($1, 3) + 0
+       if (step != "" && t - last >= 5) printf "test-image:   %4d s  %s\n", t - last, step
+       $1 = ""; step = substr($0, 2, 90); last = t
+     }' "$work/build.log"
 phase_done build
 say "image size: $(buildah images --format '{{.Size}}' "$image" | head -n 1)"
 
