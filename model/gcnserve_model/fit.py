@@ -41,14 +41,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .config import ARCHITECTURES, COLORS, ModelConfig, preset
 from .data import input_meta
 from .export import ExportError, export_model
-from .folder import Augment, FolderError, ImageFolder, PhotoDataset, collate_skipping, measure_statistics, scan
+from .folder import Augment, EpochSampler, FolderError, ImageFolder, PhotoDataset, loader, measure_statistics, scan
 from .models import build_model
 from .train import _bar, _save, cosine_with_warmup, logits_of
 from .weights import WeightsError, load_backbone, pretrained_part
 
 # Chosen by measurement on the 2-core CPU (model/RESULTS.md, "Training on a
 # folder of photos"): 1,200 photos of 4 classes reach >= 95 % held out.
-CPU_EPOCHS = 30
+CPU_EPOCHS = 50
 CUDA_EPOCHS = 30
 ECE_BINS = 15
 
@@ -274,11 +274,11 @@ def fit(args: argparse.Namespace, ctx: Context) -> Optional[Path]:
     train_set = PhotoDataset(folder.train, meta, None if args.no_augment else Augment(), seed=args.seed)
     sampler = DistributedSampler(train_set, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=args.seed,
                                  drop_last=len(train_set) >= ctx.world * args.batch_size)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, num_workers=workers,
-                              collate_fn=collate_skipping, pin_memory=cuda,
-                              drop_last=len(sampler) >= args.batch_size)
-    val_loader = DataLoader(PhotoDataset(folder.val, meta), batch_size=max(64, args.batch_size),
-                            num_workers=workers, collate_fn=collate_skipping, pin_memory=cuda)
+    sampler = EpochSampler(sampler)
+    train_loader = loader(train_set, args.batch_size, workers, sampler, drop_last=len(sampler) >= args.batch_size,
+                          pin_memory=cuda)
+    val_loader = loader(PhotoDataset(folder.val, meta), max(64, args.batch_size), workers if ctx.main else 0,
+                        pin_memory=cuda)
     epochs = args.epochs or (CUDA_EPOCHS if cuda else CPU_EPOCHS)
     steps_per_epoch = len(train_loader)
     total_steps = epochs * steps_per_epoch if args.max_steps is None else min(args.max_steps,
@@ -316,7 +316,6 @@ def fit(args: argparse.Namespace, ctx: Context) -> Optional[Path]:
         if args.freeze_backbone:
             trunk.eval()  # frozen BatchNorm statistics too
         sampler.set_epoch(epoch)
-        train_set.set_epoch(epoch)
         epoch_started = time.time()
         seen, correct, loss_sum, skipped = 0, 0, 0.0, 0
         bar = _bar(train_loader, desc=f"epoch {epoch + 1}/{epochs}", total=steps_per_epoch, disable=not ctx.main)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .preprocess import decode, normalize, resize, to_color
 
@@ -191,17 +191,27 @@ class PhotoDataset(Dataset):
         when training). ValueError or OSError for an unreadable file."""
         path = self.items[i][0]
         image = to_color(decode(path.read_bytes(), self.meta), self.meta["color"])
-        if self.augment is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            image = random_resized_crop(image, rng, self.augment)
-            if rng.random() < self.augment.flip:
-                image = image[:, ::-1]
-            if self.augment.jitter > 0:
-                image = color_jitter(image, rng, self.augment.jitter)
-            image = np.ascontiguousarray(image)
-        return resize(image, int(self.meta["height"]), int(self.meta["width"]))
+        if self.augment is None:
+            return resize(image, int(self.meta["height"]), int(self.meta["width"]))
+        # Crop, then the reference resize, then flip and jitter at the input
+        # size: jitter on the 64x64 result, not the decoded photo, cost the
+        # loader half its time per image.
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        image = random_resized_crop(image, rng, self.augment)
+        image = resize(np.ascontiguousarray(image), int(self.meta["height"]), int(self.meta["width"]))
+        if rng.random() < self.augment.flip:
+            image = image[:, ::-1]
+        if self.augment.jitter > 0:
+            image = color_jitter(image, rng, self.augment.jitter)
+        return np.ascontiguousarray(image)
 
-    def __getitem__(self, i: int) -> Optional[Tuple[torch.Tensor, int]]:
+    def __getitem__(self, key) -> Optional[Tuple[torch.Tensor, int]]:
+        """key: an index, or (epoch, index) from EpochSampler (which tells
+        persistent worker processes the epoch)."""
+        if isinstance(key, tuple):
+            self.epoch, i = key
+        else:
+            i = key
         try:
             image = self.image(i)
         except (ValueError, OSError, cv2.error):
@@ -210,6 +220,42 @@ class PhotoDataset(Dataset):
             hwc = image[:, :, None] if image.ndim == 2 else image
             return torch.from_numpy(np.ascontiguousarray(hwc)), self.items[i][1]
         return torch.from_numpy(normalize(image, self.meta["mean"], self.meta["std"])), self.items[i][1]
+
+
+class EpochSampler(Sampler):
+    """Yields (epoch, index) for each index of `sampler` (a
+    DistributedSampler): DataLoader worker processes that live across
+    epochs (persistent_workers) still draw each epoch's augmentation."""
+
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
+        return ((self.epoch, i) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def loader(dataset: Dataset, batch_size: int, workers: int, sampler: Optional[Sampler] = None,
+           drop_last: bool = False, pin_memory: bool = False) -> DataLoader:
+    """fit.py's DataLoader: decoding in `workers` processes that live for
+    the whole run (a fresh start each epoch cost 0.3 s of a 3 s epoch here),
+    unreadable items skipped (collate_skipping)."""
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      collate_fn=collate_skipping, pin_memory=pin_memory, drop_last=drop_last,
+                      persistent_workers=workers > 0, worker_init_fn=_one_opencv_thread)
+
+
+def _one_opencv_thread(_: int) -> None:
+    # Each worker is one decoder: an OpenCV thread pool in it would take the
+    # training process's cores.
+    cv2.setNumThreads(1)
 
 
 def collate_skipping(batch: Sequence[Optional[Tuple[torch.Tensor, int]]]):
