@@ -188,6 +188,13 @@ class Server:
         self.log.close()
 
 
+@dataclass
+class Section:
+    """A server that answers the blocks of one section."""
+    server: Server
+    section: int
+
+
 def scratch_folder(repo: Path, build: Path) -> Path:
     """A folder that looks like the repository root (every top-level entry
     linked, `build` the build folder) where blocks may write."""
@@ -249,7 +256,7 @@ def walk(repo: Path, build: Path, readme: Path) -> None:
     env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": str(work),
            "LANG": "C.UTF-8", "TMPDIR": tempfile.gettempdir()}
     first: Optional[Server] = None
-    local: Optional[Server] = None   # started in the current section
+    local: Optional[Section] = None   # a server started in the current section
     counts = {"run": 0, "server": 0, "skip": 0}
     try:
         for block in blocks:
@@ -314,12 +321,6 @@ def walk(repo: Path, build: Path, readme: Path) -> None:
         raise WalkError(f"nothing walked: {counts}")
     print(f"walked README.md: {counts['run']} blocks run, {counts['server']} servers started, "
           f"{counts['skip']} skipped")
-
-
-@dataclass
-class Section:
-    server: Server
-    section: int
 
 
 def main() -> int:
