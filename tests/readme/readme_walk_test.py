@@ -24,7 +24,9 @@ answering server's, and each `build/client/gcnctl` that names no --target
 gets `--target 127.0.0.1:PORT` (its default target, on that port). curl
 fails on an HTTP error (--fail-with-body). A python block's first line is
 a comment with its environment and interpreter, as the README shows it:
-`# PYTHONPATH=... /usr/bin/python3`. `json` blocks must parse. Every
+`# PYTHONPATH=... /usr/bin/python3`. `json` blocks must parse. The
+start-up line the README quotes (`serving N model version(s) on port ...`)
+must be the first server's, on the default ports. Every
 relative link of README.md, model/README.md and docs/*.md must name a file
 inside the repository.
 
@@ -144,6 +146,15 @@ class Server:
         self.grpc = int(ready.group(1))
         self.http = int(ready.group(2)) if ready.group(2) else None
         self.metrics = int(ready.group(3)) if ready.group(3) else None
+        self.ready_line = ready.group(0)
+
+    def ready_line_on_default_ports(self) -> str:
+        line = self.ready_line.replace(f"on port {self.grpc},", "on port 50051,")
+        if self.http:
+            line = line.replace(f"HTTP port {self.http}", "HTTP port 8000")
+        if self.metrics:
+            line = line.replace(f"metrics on port {self.metrics}", "metrics on port 9464")
+        return line
 
     @staticmethod
     def _on_free_ports(args: List[str]) -> List[str]:
@@ -193,6 +204,17 @@ class Section:
     """A server that answers the blocks of one section."""
     server: Server
     section: int
+
+
+def check_ready_line(readme: Path, server: Server) -> None:
+    """The start-up line the README quotes is the one the first server
+    printed, on the default ports."""
+    prose = re.sub(r"\s+", " ", readme.read_text())
+    quoted = re.findall(r"`(serving \d+ model version\(s\) on port [^`]*)`", prose)
+    printed = server.ready_line_on_default_ports()
+    if quoted and printed not in quoted:
+        raise WalkError(f"README.md quotes the ready line as {quoted[0]!r}; "
+                        f"the server printed {printed!r}")
 
 
 def scratch_folder(repo: Path, build: Path) -> Path:
@@ -298,6 +320,7 @@ def walk(repo: Path, build: Path, readme: Path) -> None:
                     raise WalkError(f"{where}: a server block with no build/server/gcnserve line")
                 if first is None:
                     first = started
+                    check_ready_line(readme, started)
                 else:
                     local = Section(started, block.section)
                 continue
