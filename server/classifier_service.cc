@@ -294,19 +294,35 @@ class ClassifierService::Stream
     }
     auto item = std::make_shared<Item>();
     item->request = std::move(read_);
-    bool read_more;
+    bool read_more = false, submit = true, finish = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       read_pending_ = false;
       if (finished_) return;  // drained while this item was read: dropped
-      ++in_flight_;
-      ++busy_;
-      read_more = in_flight_ < kMaxStreamItemsInFlight && !draining_;
-      read_paused_ = !read_more;
-      read_pending_ = read_more;
+      if (broken_) {  // no answer can reach the client: read no further
+        finish = ShouldFinishLocked();
+        submit = false;
+      } else {
+        ++in_flight_;
+        ++busy_;
+        read_more = in_flight_ < kMaxStreamItemsInFlight && !draining_;
+        read_paused_ = !read_more;
+        read_pending_ = read_more;
+      }
+    }
+    if (!submit) {
+      if (finish) FinishNow();
+      return;
     }
     std::shared_ptr<ServedModel> used;
-    service_->Submit(service_->GrpcContext(context_), &item->request, &item->response, &used,
+    CallContext call = service_->GrpcContext(context_);
+    // A stream whose write failed answers nothing more: its items are
+    // dropped as its client's (CANCELLED) wherever they wait.
+    call.is_cancelled = [cancelled = std::move(call.is_cancelled),
+                         broken = broken_flag_] {
+      return broken->load() || cancelled();
+    };
+    service_->Submit(call, &item->request, &item->response, &used,
                      [this, item](const absl::Status& status) {
                        ItemDone(item, status);
                      });
@@ -318,14 +334,17 @@ class ClassifierService::Stream
   void OnWriteDone(bool ok) override {
     const v1::ClassifyResponse* next = nullptr;
     bool resume_read = false, finish;
+    std::vector<std::weak_ptr<ServedModel>> wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
       to_write_.pop_front();
       --in_flight_;
       if (!ok) {  // the client is gone: answer nothing more
         broken_ = true;
+        broken_flag_->store(true);
         in_flight_ -= static_cast<int>(to_write_.size());
         to_write_.clear();
+        wake.swap(used_);
       }
       if (!to_write_.empty()) {
         next = &to_write_.front()->response;
@@ -339,6 +358,10 @@ class ClassifierService::Stream
         ++busy_;
       }
       finish = ShouldFinishLocked();
+    }
+    // Its queued items leave their batchers now, not at their next batch.
+    for (const auto& weak : wake) {
+      if (auto model = weak.lock()) model->Wake();
     }
     if (next) StartWrite(next);
     if (resume_read) {
@@ -458,7 +481,9 @@ class ClassifierService::Stream
   bool read_paused_ = false;   // in_flight_ hit the limit; no read issued
   bool read_pending_ = false;  // a StartRead awaits its OnReadDone
   bool reads_done_ = false;
-  bool broken_ = false;
+  bool broken_ = false;  // a write failed; broken_flag_ says so to items
+  std::shared_ptr<std::atomic<bool>> broken_flag_ =
+      std::make_shared<std::atomic<bool>>(false);
   int busy_ = 0;  // reactions between deciding to read and StartRead
   bool draining_ = false;
   bool finished_ = false;

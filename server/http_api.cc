@@ -2,8 +2,10 @@
 
 #include <google/protobuf/util/json_util.h>
 
-#include <chrono>
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -15,6 +17,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/bounded_json.h"
+#include "server/bounded_text.h"
 #include "server/connection_watch.h"
 #include "server/viewer_assets.h"
 
@@ -26,6 +30,12 @@ namespace gcnserve {
 namespace {
 
 using json = nlohmann::json;
+
+// Text for a client: bytes that are not UTF-8 (a path, a model name) are
+// replaced, never thrown about.
+std::string Dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 HttpResponse Json(int status, std::string body) {
   return {status, "application/json", std::move(body)};
@@ -40,7 +50,7 @@ HttpResponse Error(const absl::Status& status) {
 // The v2 protocol's error shape: {"error": "..."}.
 HttpResponse V2Error(const absl::Status& status) {
   return Json(HttpApi::HttpStatusFor(status.code()),
-              json{{"error", std::string(status.message())}}.dump());
+              Dump(json{{"error", std::string(status.message())}}));
 }
 
 HttpResponse Proto(const google::protobuf::Message& message) {
@@ -57,9 +67,9 @@ HttpResponse Proto(const google::protobuf::Message& message) {
 // 405, in the error shape of gcnserve's API or of v2.
 HttpResponse MethodNotAllowed(const HttpRequest& http, const char* allowed,
                               bool v2) {
-  std::string message = absl::StrCat(http.method, " ", http.path,
+  std::string message = absl::StrCat(EchoText(http.method), " ", EchoText(http.path),
                                      " is not served; use ", allowed);
-  return Json(405, v2 ? json{{"error", message}}.dump()
+  return Json(405, v2 ? Dump(json{{"error", message}})
                       : HttpServer::ErrorBody(
                             static_cast<int>(absl::StatusCode::kUnimplemented),
                             message));
@@ -69,33 +79,43 @@ bool IsGet(const HttpRequest& http) {
   return http.method == "GET" || http.method == "HEAD";
 }
 
-// A Grpc-Timeout header ("100m", "5S": digits and a unit of H, M, S, m, u
-// or n) as a deadline on `now`'s clock; max() when absent.
+// A Grpc-Timeout header ("100m", "5S": up to 8 digits and a unit of H, M, S,
+// m, u or n, as gRPC's HTTP/2 protocol defines it) as a deadline on `now`'s
+// clock; max() (no deadline) when absent, and when the timeout reaches past
+// what the clock can hold: the largest, 99999999H, is 11,000 years.
 absl::StatusOr<Clock::TimePoint> Deadline(const std::string& header,
                                           Clock::TimePoint now) {
   if (header.empty()) return Clock::TimePoint::max();
-  int64_t amount;
+  const absl::string_view digits(header.data(), header.size() - 1);
+  int64_t amount = 0;
   if (header.size() < 2 || header.size() > 9 ||
-      !absl::SimpleAtoi(header.substr(0, header.size() - 1), &amount) ||
-      amount < 0) {
+      !std::all_of(digits.begin(), digits.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
+      !absl::SimpleAtoi(digits, &amount)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "Grpc-Timeout is '", header,
-        "'; allowed: up to 8 digits and a unit H, M, S, m, u or n"));
+        "Grpc-Timeout is '", EchoText(header),
+        "'; allowed: 1 to 8 digits and a unit H, M, S, m, u or n"));
   }
-  using std::chrono::duration_cast;
-  Clock::Duration d;
+  int64_t unit_ns;
   switch (header.back()) {
-    case 'H': d = duration_cast<Clock::Duration>(std::chrono::hours(amount)); break;
-    case 'M': d = duration_cast<Clock::Duration>(std::chrono::minutes(amount)); break;
-    case 'S': d = duration_cast<Clock::Duration>(std::chrono::seconds(amount)); break;
-    case 'm': d = duration_cast<Clock::Duration>(std::chrono::milliseconds(amount)); break;
-    case 'u': d = duration_cast<Clock::Duration>(std::chrono::microseconds(amount)); break;
-    case 'n': d = duration_cast<Clock::Duration>(std::chrono::nanoseconds(amount)); break;
+    case 'H': unit_ns = int64_t{3600} * 1'000'000'000; break;
+    case 'M': unit_ns = int64_t{60} * 1'000'000'000; break;
+    case 'S': unit_ns = 1'000'000'000; break;
+    case 'm': unit_ns = 1'000'000; break;
+    case 'u': unit_ns = 1'000; break;
+    case 'n': unit_ns = 1; break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
-          "Grpc-Timeout is '", header, "'; its unit must be H, M, S, m, u or n"));
+          "Grpc-Timeout is '", EchoText(header),
+          "'; its unit must be H, M, S, m, u or n"));
   }
-  return now + d;
+  using std::chrono::nanoseconds;
+  const int64_t headroom_ns =
+      std::chrono::duration_cast<nanoseconds>(Clock::TimePoint::max() - now)
+          .count();
+  if (amount > headroom_ns / unit_ns) return Clock::TimePoint::max();
+  return now + std::chrono::duration_cast<Clock::Duration>(
+                   nanoseconds(amount * unit_ns));
 }
 
 absl::Status ReadInt(const std::string& name, const std::string& value,
@@ -163,15 +183,59 @@ json V2Spec(const std::string& name, const char* type, std::vector<int64_t> shap
   return json{{"name", name}, {"datatype", type}, {"shape", shape}};
 }
 
-// Every string in a v2 tensor's `data` (nested or flat).
-void Flatten(const json& data, std::vector<std::string>& out) {
-  if (data.is_array()) {
-    for (const json& item : data) Flatten(item, out);
-  } else if (data.is_string()) {
-    out.push_back(data.get<std::string>());
-  } else {
-    out.push_back("");  // not a string: counted, then refused
+// The elements of a v2 tensor's `data`, flat or nested, in row-major order,
+// walked without recursion; a non-string element is refused.
+absl::StatusOr<std::vector<const std::string*>> TensorStrings(
+    const json& data, const std::string& input) {
+  std::vector<const std::string*> out;
+  std::vector<const json*> pending = {&data};
+  while (!pending.empty()) {
+    const json* item = pending.back();
+    pending.pop_back();
+    if (item->is_array()) {
+      for (auto it = item->rbegin(); it != item->rend(); ++it) {
+        pending.push_back(&*it);
+      }
+    } else if (item->is_string()) {
+      out.push_back(item->get_ptr<const std::string*>());
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", EchoText(input), "' holds a ", item->type_name(),
+          "; BYTES data are strings (the encoded image in base64)"));
+    }
   }
+  return out;
+}
+
+// The number of elements a v2 tensor's `shape` says: a list of non-negative
+// integers, multiplied without overflow.
+absl::StatusOr<int64_t> ShapeElements(const json* shape, const std::string& input) {
+  auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input '", EchoText(input), "': shape ",
+        shape ? EchoText(shape->dump()) : "", " ", why));
+  };
+  if (shape == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input '", EchoText(input), "' has no shape; an image is shape [1]"));
+  }
+  if (!shape->is_array()) return invalid("is not a list of integers");
+  int64_t elements = 1;
+  bool overflow = false;
+  for (const json& dim : *shape) {
+    if (!dim.is_number_integer() ||
+        (dim.is_number_unsigned()
+             ? dim.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+             : dim.get<int64_t>() < 0)) {
+      return invalid("must list non-negative integers");
+    }
+    const int64_t size = dim.get<int64_t>();
+    if (size == 0) return int64_t{0};
+    if (elements > INT64_MAX / size) overflow = true;
+    if (!overflow) elements *= size;
+  }
+  if (overflow) return invalid("holds more elements than can be counted");
+  return elements;
 }
 
 }  // namespace
@@ -210,7 +274,7 @@ bool HttpApi::Ready() const {
 
 HttpResponse HttpApi::Handle(const HttpRequest& http) const {
   const std::string& path = http.path;
-  if (absl::StartsWith(path, "/v2")) return V2(http);
+  if (path == "/v2" || absl::StartsWith(path, "/v2/")) return V2(http);
   if (path == "/v1/classify") {
     if (http.method != "POST") {
       return MethodNotAllowed(http, "POST", false);
@@ -230,7 +294,7 @@ HttpResponse HttpApi::Handle(const HttpRequest& http) const {
     return {200, asset->content_type, std::string(asset->body)};
   }
   return Error(absl::NotFoundError(absl::StrCat(
-      "no such path: ", path,
+      "no such path: ", EchoText(path),
       "; served: /, /v1/classify, /v1/models, /healthz, /readyz, /v2/...")));
 }
 
@@ -268,6 +332,9 @@ absl::Status HttpApi::Run(const HttpRequest& http,
 HttpResponse HttpApi::Classify(const HttpRequest& http) const {
   v1::ClassifyRequest request;
   if (absl::StartsWithIgnoreCase(http.content_type, "application/json")) {
+    if (absl::Status bounded = CheckJson(http.body); !bounded.ok()) {
+      return Error(bounded);
+    }
     google::protobuf::util::JsonParseOptions options;
     auto parsed =
         google::protobuf::util::JsonStringToMessage(http.body, &request, options);
@@ -294,8 +361,13 @@ HttpResponse HttpApi::Models() const {
 }
 
 HttpResponse HttpApi::V2(const HttpRequest& http) const {
-  std::vector<std::string> parts =
-      absl::StrSplit(http.path, '/', absl::SkipEmpty());  // "v2", ...
+  // "/v2/models/m" is "", "v2", "models", "m"; an empty part elsewhere (a
+  // doubled or trailing slash) is no path of the protocol's.
+  std::vector<std::string> parts = absl::StrSplit(http.path, '/');
+  parts.erase(parts.begin());
+  if (std::find(parts.begin(), parts.end(), "") != parts.end()) {
+    parts.clear();
+  }
   const bool post_infer = !parts.empty() && parts.back() == "infer";
   if (post_infer ? http.method != "POST" : !IsGet(http)) {
     return MethodNotAllowed(http, post_infer ? "POST" : "GET", true);
@@ -332,7 +404,7 @@ HttpResponse HttpApi::V2(const HttpRequest& http) const {
     }
   }
   return V2Error(absl::NotFoundError(absl::StrCat(
-      "no such path: ", http.path,
+      "no such path: ", EchoText(http.path),
       "; served: /v2, /v2/health/{live,ready}, "
       "/v2/models/{name}[/versions/{v}][/ready|/infer]")));
 }
@@ -347,7 +419,7 @@ HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
       return V2Error(model.status());
     }
     return Json(ready ? 200 : 503,
-                json{{"name", name}, {"ready", ready}}.dump());
+                Dump(json{{"name", name}, {"ready", ready}}));
   }
   if (!model.ok()) return V2Error(model.status());
   if (action == "infer") return V2Infer(http, *model);
@@ -376,14 +448,16 @@ HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
                         {"platform", "pytorch_torchscript"},
                         {"inputs", json::array({V2Spec("image", "BYTES", {1})})},
                         {"outputs", outputs}}
-                       .dump());
+                       .dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 HttpResponse HttpApi::V2Infer(const HttpRequest& http,
                               const std::shared_ptr<ServedModel>& model) const {
   const ModelMetadata& meta = model->metadata();
-  json body = json::parse(http.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded() || !body.is_object()) {
+  absl::StatusOr<json> parsed = ParseBoundedJson(http.body);
+  if (!parsed.ok()) return V2Error(parsed.status());
+  const json& body = *parsed;
+  if (!body.is_object()) {
     return V2Error(absl::InvalidArgumentError("the body is not a JSON object"));
   }
   const json* inputs = body.contains("inputs") ? &body["inputs"] : nullptr;
@@ -393,30 +467,59 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
         "inputs must hold exactly one tensor: the encoded image as BYTES"));
   }
   const json& input = (*inputs)[0];
-  if (input.value("datatype", "") != "BYTES") {
+  const std::string input_name =
+      input.contains("name") && input["name"].is_string()
+          ? input["name"].get<std::string>()
+          : "";
+  const std::string datatype =
+      input.contains("datatype") && input["datatype"].is_string()
+          ? input["datatype"].get<std::string>()
+          : "";
+  if (datatype != "BYTES") {
     return V2Error(absl::InvalidArgumentError(absl::StrCat(
-        "input '", input.value("name", ""), "' has datatype '",
-        input.value("datatype", ""), "'; allowed: BYTES (the encoded image)")));
+        "input '", EchoText(input_name), "' has datatype '", EchoText(datatype),
+        "'; allowed: BYTES (the encoded image)")));
   }
-  std::vector<std::string> data;
-  if (input.contains("data")) Flatten(input["data"], data);
-  std::string image;
-  if (data.size() != 1 || !absl::Base64Unescape(data[0], &image)) {
+  absl::StatusOr<int64_t> elements = ShapeElements(
+      input.contains("shape") ? &input["shape"] : nullptr, input_name);
+  if (!elements.ok()) return V2Error(elements.status());
+  absl::StatusOr<std::vector<const std::string*>> data =
+      input.contains("data")
+          ? TensorStrings(input["data"], input_name)
+          : absl::StatusOr<std::vector<const std::string*>>(
+                absl::InvalidArgumentError(absl::StrCat(
+                    "input '", EchoText(input_name), "' has no data")));
+  if (!data.ok()) return V2Error(data.status());
+  if (static_cast<int64_t>(data->size()) != *elements) {
     return V2Error(absl::InvalidArgumentError(absl::StrCat(
-        "input '", input.value("name", ""),
+        "input '", EchoText(input_name), "' holds ", data->size(),
+        " elements where its shape says ", *elements)));
+  }
+  std::string image;
+  if (data->size() != 1 || !absl::Base64Unescape(*(*data)[0], &image)) {
+    return V2Error(absl::InvalidArgumentError(absl::StrCat(
+        "input '", EchoText(input_name),
         "' must hold one element, the encoded image in base64; it holds ",
-        data.size())));
+        data->size())));
   }
   std::vector<std::string> wanted;
-  if (body.contains("outputs") && body["outputs"].is_array()) {
+  if (body.contains("outputs") && !body["outputs"].is_array()) {
+    return V2Error(absl::InvalidArgumentError(
+        "outputs must be a list of {\"name\": ...}"));
+  }
+  if (body.contains("outputs")) {
     for (const json& output : body["outputs"]) {
-      std::string name = output.is_object() ? output.value("name", "") : "";
+      std::string name = output.is_object() && output.contains("name") &&
+                                 output["name"].is_string()
+                             ? output["name"].get<std::string>()
+                             : "";
       bool known = name == "probabilities" ||
                    (meta.has_graph() && (name == "points" || name == "point_scores" ||
                                          name == "adjacency"));
       if (!known) {
         return V2Error(absl::InvalidArgumentError(absl::StrCat(
-            "unknown output '", name, "'; see GET /v2/models/", model->name())));
+            "unknown output '", EchoText(name), "'; see GET /v2/models/",
+            model->name())));
       }
       wanted.push_back(name);
     }
@@ -474,7 +577,7 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
                  {"parameters", {{"model_digest", response.model_digest()}}},
                  {"outputs", outputs}};
   if (!id.empty()) answer["id"] = id;
-  return Json(200, answer.dump());
+  return Json(200, Dump(answer));
 }
 
 }  // namespace gcnserve

@@ -8,6 +8,11 @@
 #include "absl/strings/str_cat.h"
 
 namespace gcnserve {
+namespace {
+
+constexpr char kTlsPriorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
+
+}  // namespace
 
 absl::StatusOr<MHD_Daemon*> StartHttpDaemon(const HttpDaemonOptions& options,
                                             MHD_AccessHandlerCallback handler,
@@ -52,6 +57,10 @@ absl::StatusOr<MHD_Daemon*> StartHttpDaemon(const HttpDaemonOptions& options,
                      const_cast<char*>(options.tls_cert_pem.c_str())});
     items.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0,
                      const_cast<char*>(options.tls_key_pem.c_str())});
+    // GnuTLS's defaults with TLS 1.2 the oldest version, as gRPC's port
+    // (whose TLS stack offers nothing older).
+    items.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0,
+                     const_cast<char*>(kTlsPriorities)});
   }
   items.push_back({MHD_OPTION_END, 0, nullptr});
   MHD_Daemon* daemon =

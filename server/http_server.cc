@@ -3,13 +3,16 @@
 #include <microhttpd.h>
 
 #include <cstring>
+#include <exception>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/bounded_text.h"
 #include "server/http_daemon.h"
+#include "server/log.h"
 #include "server/status_macros.h"
 
 namespace gcnserve {
@@ -99,7 +102,18 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
     return MHD_YES;
   }
   if (pending->too_big) return Queue(connection, TooBig(limit));
-  return Queue(connection, server->Handle(pending->request));
+  // The edge: nothing a request does may end the process.
+  HttpResponse answer;
+  try {
+    answer = server->Handle(pending->request);
+  } catch (const std::exception& e) {
+    Log("HTTP ", EchoText(pending->request.method), " ",
+        EchoText(pending->request.path), " failed: ", EchoText(e.what(), 256));
+    answer = {500, "application/json",
+              HttpServer::ErrorBody(static_cast<int>(absl::StatusCode::kInternal),
+                                    "the server failed to answer this request")};
+  }
+  return Queue(connection, answer);
 }
 
 void OnCompleted(void* /*cls*/, MHD_Connection* /*connection*/, void** state,
@@ -111,7 +125,8 @@ void OnCompleted(void* /*cls*/, MHD_Connection* /*connection*/, void** state,
 }  // namespace
 
 std::string HttpServer::ErrorBody(int code, const std::string& message) {
-  return nlohmann::json{{"code", code}, {"message", message}}.dump();
+  return nlohmann::json{{"code", code}, {"message", message}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(

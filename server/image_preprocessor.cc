@@ -171,10 +171,12 @@ absl::StatusOr<ImageHeader> TiffHeader(Bytes b) {
                ? std::numeric_limits<int64_t>::max()
                : a * b;
   };
+  // Without RowsPerStrip (or with 0 or 2^32-1) the strip is the whole image.
   const int64_t rows_per_strip = tags[278];
-  if (rows_per_strip > 0 && rows_per_strip < 0xFFFFFFFF) {
-    header.decode_pixels = area(header.width, rows_per_strip);
-  }
+  header.decode_pixels = area(
+      header.width, rows_per_strip > 0 && rows_per_strip < 0xFFFFFFFF
+                        ? rows_per_strip
+                        : header.height);
   if (tags[322] > 0 && tags[323] > 0) {
     header.decode_pixels =
         std::max(header.decode_pixels, area(tags[322], tags[323]));
@@ -189,6 +191,8 @@ struct PnmFields {
   int64_t width = 0, height = 0, maxval = 1;
   size_t data_offset = 0;
 };
+
+constexpr int64_t kPnmSaturate = int64_t{1} << 40;
 
 absl::StatusOr<PnmFields> ReadPnmFields(Bytes b) {
   const bool bitmap = b[1] == '1' || b[1] == '4';
@@ -205,8 +209,10 @@ absl::StatusOr<PnmFields> ReadPnmFields(Bytes b) {
     }
     size_t start = pos;
     number = 0;
-    while (pos < b.size() && std::isdigit(U8(b, pos)) && pos - start < 9) {
-      number = number * 10 + (b[pos++] - '0');
+    // Every digit, as OpenCV's reader takes them ("0000000012000" is 12000),
+    // saturating far above any size the checks let through.
+    while (pos < b.size() && std::isdigit(U8(b, pos))) {
+      number = std::min<int64_t>(number * 10 + (b[pos++] - '0'), kPnmSaturate);
     }
     if (pos == start) return Truncated("PNM");
   }
@@ -404,6 +410,11 @@ absl::StatusOr<DecodePlan> ImagePreprocessor::Plan(Bytes encoded) const {
   // At most 2^32 pixels, 64 channels and 8 bytes: no overflow.
   plan.decoded_bytes = plan.scale.width * plan.scale.height * plan.channels *
                        plan.bytes_per_sample;
+  // A TIFF decoder holds one strip (or tile) beside the image, of at least 4
+  // channels (OpenCV reads 8-bit strips as RGBA): counted too. At most
+  // max_pixels_ pixels (checked above): no overflow.
+  plan.decoded_bytes += header->decode_pixels *
+                        std::max(4, header->channels) * header->bytes_per_sample;
   if (plan.decoded_bytes > max_decode_bytes_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "decoding this ", header->width, "x", header->height, " ",

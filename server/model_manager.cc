@@ -88,6 +88,12 @@ absl::Status ModelManager::Reconcile(Retry retry) {
   std::set<std::string> names;
   for (const ModelOnDisk& model : *disk) {
     names.insert(model.name);
+    for (const std::string& folder : model.ignored) {
+      if (logged_ignored_.insert(folder).second) {
+        Log("ignoring '", folder, "': a version folder is named by its "
+            "number in plain decimal (1, 2, 12), without leading zeros or a sign");
+      }
+    }
     ReconcileModel(model, retry);
   }
   std::lock_guard<std::mutex> lock(mu_);

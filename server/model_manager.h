@@ -173,6 +173,8 @@ class ModelManager {
   const HealthCallback on_health_;
 
   std::mutex reconcile_mu_;  // one Reconcile at a time; taken before mu_
+  // Folders ScanRepository ignored that the log has named (once each).
+  std::set<std::string> logged_ignored_ ABSL_GUARDED_BY(reconcile_mu_);
   mutable std::mutex mu_;
   std::map<std::string, std::map<int64_t, Version>> models_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, Unloading> unloading_ ABSL_GUARDED_BY(mu_);  // by id

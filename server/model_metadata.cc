@@ -69,7 +69,15 @@ absl::StatusOr<ModelMetadata> ParseJson(const Json& json) {
   GCN_RETURN_IF_ERROR(Read(json, "name", meta.name));
   GCN_RETURN_IF_ERROR(Read(json, "architecture", meta.architecture));
   GCN_RETURN_IF_ERROR(Read(json, "labels", meta.labels));
-  GCN_RETURN_IF_ERROR(Read(json, "num_points", meta.num_points));
+  // Read wide: get<int> would wrap a larger number into range.
+  int64_t num_points = 0;
+  GCN_RETURN_IF_ERROR(Read(json, "num_points", num_points));
+  if (num_points < 0 || num_points > ModelMetadata::kMaxPoints) {
+    return Invalid("num_points",
+                   absl::StrCat("must be in 0..", ModelMetadata::kMaxPoints,
+                                " (0: a model without a graph)"));
+  }
+  meta.num_points = static_cast<int>(num_points);
   if (auto it = json.find("input"); it != json.end()) {
     GCN_RETURN_IF_ERROR(ParseInput(*it, meta.input));
   } else {
@@ -92,9 +100,6 @@ absl::StatusOr<ModelMetadata> ParseJson(const Json& json) {
     return Invalid("architecture", "must be a non-empty label");
   }
   if (meta.labels.empty()) return Invalid("labels", "must not be empty");
-  if (meta.num_points < 0) {
-    return Invalid("num_points", "must be >= 0 (0: a model without a graph)");
-  }
   if (meta.has_graph()) {
     if (meta.adjacency != "similarity" && meta.adjacency != "euclidean") {
       return Invalid("adjacency", "must be 'similarity' or 'euclidean'");

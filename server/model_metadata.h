@@ -26,6 +26,10 @@ struct InputSpec {
 // model's nature from it, never from its name: a model returns a graph when
 // num_points > 0; the architecture is a label it shows.
 struct ModelMetadata {
+  // The most interest points a model may have: its adjacency is K x K
+  // floats per image (4 MiB at this bound; the report's models have 120).
+  static constexpr int kMaxPoints = 1024;
+
   std::string name;
   std::string architecture;  // a label (model1, model2, model3, resnet, ...)
   InputSpec input;

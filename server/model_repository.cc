@@ -4,7 +4,6 @@
 #include <filesystem>
 #include <system_error>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace gcnserve {
@@ -28,6 +27,19 @@ std::error_code ForEachEntry(const fs::path& folder, Visit visit) {
 
 }  // namespace
 
+bool ParseVersionFolder(std::string_view name, int64_t* version) {
+  if (name.empty() || name.size() > 18 || name[0] < '1' || name[0] > '9') {
+    return false;
+  }
+  int64_t value = 0;
+  for (char c : name) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  *version = value;
+  return true;
+}
+
 absl::StatusOr<std::vector<ModelOnDisk>> ScanRepository(
     const std::string& repository) {
   std::error_code error;
@@ -47,10 +59,16 @@ absl::StatusOr<std::vector<ModelOnDisk>> ScanRepository(
     std::error_code unread = ForEachEntry(model.path(), [&](const fs::directory_entry& version) {
       int64_t number;
       std::error_code ignored;
+      const std::string folder = version.path().filename().string();
       fs::path file = version.path() / "model.pt";
-      if (absl::SimpleAtoi(version.path().filename().string(), &number) &&
-          number >= 1 && fs::is_regular_file(file, ignored)) {
+      if (folder.empty() || folder[0] == '.' ||
+          !fs::is_regular_file(file, ignored)) {
+        return;
+      }
+      if (ParseVersionFolder(folder, &number)) {
         entry.versions[number] = file.string();
+      } else {
+        entry.ignored.push_back(version.path().string());
       }
     });
     if (unread == std::errc::no_such_file_or_directory) return;  // removed

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,13 +16,21 @@ struct ModelOnDisk {
   std::string name;
   std::map<int64_t, std::string> versions;  // version -> .../<version>/model.pt
   std::string config_path;                  // .../config.json; empty if none
+  // Folders holding a model.pt whose names are not versions ("01", "+1",
+  // "v2"): ignored, for the caller to say so.
+  std::vector<std::string> ignored;
   // Why the folder could not be read (no versions are listed then; the
   // model keeps what it serves); empty when it was read.
   std::string error;
 };
 
+// The version a version folder's name gives: canonical decimal only, 1 to
+// 18 digits without a leading zero or sign ("7", "12"), so that no two
+// folders name one version; false for any other name ("01", "+1", "1 ").
+bool ParseVersionFolder(std::string_view name, int64_t* version);
+
 // Lists the model folders of `repository`, sorted by name: each with its
-// versions (positive integer folders holding a model.pt) and its optional
+// versions (ParseVersionFolder names holding a model.pt) and its optional
 // config.json. Folders without a version are listed with none, so that a
 // model whose versions were all removed can be unloaded. Files and folders
 // that do not fit the layout are skipped. NOT_FOUND when the repository is

@@ -70,7 +70,7 @@ void AddAdjacency(const float* weights, int k, int keep,
                   v1::Adjacency& adjacency) {
   adjacency.set_size(k);
   auto* out = adjacency.mutable_weights();
-  out->Resize(k * k, 0.0f);
+  out->Resize(static_cast<int>(static_cast<int64_t>(k) * k), 0.0f);
   std::vector<int> order(k);
   for (int i = 0; i < k; ++i) {
     const float* row = weights + static_cast<size_t>(i) * k;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the fuzzer's seeds into tests/fuzz/seeds: a small image in every
+"""Writes the fuzzer's seeds into tests/fuzz/image_request/seeds: a small image in every
 format the server decodes (PNG gray, RGB, RGBA, 16-bit, and with Pillow
 palette with tRNS and gray+alpha; JPEG gray and colour,
 progressive, and with Pillow CMYK; BMP; WebP lossy and lossless; TIFF; PBM,
@@ -52,7 +52,7 @@ HEADERS = [header(0, 0, 0, 0, 0), header(3, 3, 2, 4, 1), header(5, 1, 0, 0, 2),
 
 
 def main():
-    out = os.path.join(HERE, "seeds")
+    out = os.path.join(HERE, "image_request", "seeds")
     os.makedirs(out, exist_ok=True)
     for i, (name, ext, pixels, params) in enumerate(SEEDS):
         ok, encoded = cv2.imencode(ext, pixels, params)

@@ -3,6 +3,7 @@
 // same request: gcnserve's JSON API, its error mapping, KServe v2, the
 // viewer's files, HTTPS, and the protocol label of the metrics.
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 #include <google/protobuf/util/field_comparator.h>
 #include <google/protobuf/util/json_util.h>
@@ -440,6 +441,116 @@ TEST_F(HttpApiTest, KServeV2InferErrors) {
   EXPECT_EQ(Get("/v2/models/model3/infer").status, 405);
 }
 
+// Hostile bodies, headers, numbers and paths: each a 4xx with its reason,
+// none the end of the process (the server answers a good request after).
+TEST_F(HttpApiTest, HostileInputIsRefusedAndTheServerLives) {
+  Start();
+  const std::string image = absl::Base64Escape(Png(100));
+  auto v2 = [&](const json& input) {
+    return Post("/v2/models/model3/infer",
+                json{{"inputs", json::array({input})}}.dump());
+  };
+  auto error_of = [](const HttpAnswer& a) {
+    return json::parse(a.body, nullptr, false).value("error", "");
+  };
+  // Nesting far past the stack: refused from the text, nothing built.
+  for (int depth : {65, 50'000, 150'000}) {
+    std::string nested = std::string(depth, '[') + "\"" + image + "\"" +
+                         std::string(depth, ']');
+    HttpAnswer deep = Post("/v2/models/model3/infer",
+                           R"({"inputs":[{"name":"image","datatype":"BYTES",)"
+                           R"("shape":[1],"data":)" + nested + "}]}");
+    EXPECT_EQ(deep.status, 400) << depth;
+    EXPECT_THAT(error_of(deep), HasSubstr("nests deeper than 64")) << depth;
+    HttpAnswer v1 = Post("/v1/classify", R"({"image":)" + nested + "}",
+                         {"Content-Type: application/json"});
+    ExpectError(v1, 400, absl::StatusCode::kInvalidArgument, "nests deeper");
+    HttpAnswer params = Post(
+        "/v2/models/model3/infer",
+        R"({"parameters":)" + std::string(depth, '[') + std::string(depth, ']') +
+            "}");
+    EXPECT_EQ(params.status, 400) << depth;
+  }
+  // Within the depth limit, nesting follows the shape like any other data.
+  std::string nested3 = "[[[\"" + image + "\"]]]";
+  HttpAnswer shaped = Post("/v2/models/model3/infer",
+                           R"({"inputs":[{"name":"image","datatype":"BYTES",)"
+                           R"("shape":[1,1,1],"data":)" + nested3 + "}]}");
+  EXPECT_EQ(shaped.status, 200) << shaped.body;
+  // Too many values, however shallow.
+  std::string wide = "[" + std::string(200'000 * 2 - 1, ',') + "]";
+  for (size_t i = 1; i < wide.size(); i += 2) wide[i] = '0';
+  HttpAnswer many = Post("/v2/models/model3/infer",
+                         R"({"outputs":)" + wide + "}");
+  EXPECT_EQ(many.status, 400);
+  EXPECT_THAT(error_of(many), HasSubstr("values"));
+  // Shapes are checked against the data.
+  for (const json& shape :
+       {json::array({100'000'000'000, 100'000'000'000}), json::array({-1}),
+        json::array({2}), json::array({0}), json::array({1.5}),
+        json::array({"1"}), json("1"), json::array({UINT64_MAX}),
+        json::array({INT64_MAX, INT64_MAX, 0, 2})}) {
+    HttpAnswer bad = v2({{"name", "image"}, {"datatype", "BYTES"},
+                         {"shape", shape}, {"data", {image}}});
+    EXPECT_EQ(bad.status, 400) << shape.dump() << ": " << bad.body;
+  }
+  EXPECT_THAT(error_of(v2({{"name", "image"}, {"datatype", "BYTES"},
+                           {"data", {image}}})),
+              HasSubstr("no shape"));
+  EXPECT_THAT(error_of(v2({{"name", "image"}, {"datatype", "BYTES"},
+                           {"shape", {2}}, {"data", {image}}})),
+              HasSubstr("holds 1 elements where its shape says 2"));
+  // Fields of the wrong type are refused, not thrown.
+  EXPECT_EQ(v2({{"name", 7}, {"datatype", "BYTES"}, {"shape", {1}},
+                {"data", {image}}}).status, 200);
+  EXPECT_EQ(v2({{"name", "image"}, {"datatype", json::array()},
+                {"shape", {1}}, {"data", {image}}}).status, 400);
+  EXPECT_EQ(v2({{"name", "image"}, {"datatype", "BYTES"}, {"shape", {1}},
+                {"data", {{{"a", 1}}}}}).status, 400);
+  EXPECT_EQ(Post("/v2/models/model3/infer",
+                 json{{"inputs", json::array({{{"name", "image"},
+                                               {"datatype", "BYTES"},
+                                               {"shape", {1}},
+                                               {"data", {image}}}})},
+                      {"outputs", json::array({{{"name", 3}}})}}
+                     .dump())
+                .status,
+            400);
+  EXPECT_EQ(Post("/v2/models/model3/infer",
+                 json{{"inputs", json::array({{{"name", "image"},
+                                               {"datatype", "BYTES"},
+                                               {"shape", {1}},
+                                               {"data", {image}}}})},
+                      {"outputs", "probabilities"}}
+                     .dump())
+                .status,
+            400);
+  // Paths are the protocol's, not their prefixes.
+  EXPECT_EQ(Get("/v2anything").status, 404);
+  EXPECT_EQ(Get("/v2models/model3").status, 404);
+  EXPECT_EQ(Get("/v2//models/model3").status, 404);
+  EXPECT_EQ(Get("/v2/models/model3/").status, 404);
+  EXPECT_EQ(Get("/v2/models/model3/versions/99999999999999999999").status, 400);
+  // The largest timeout the protocol can write is no deadline, not an
+  // overflow into the past.
+  for (const char* timeout : {"99999999H", "99999999M", "99999999S", "99999999n"}) {
+    HttpAnswer patient = Post("/v1/classify", Png(100),
+                              {std::string("Grpc-Timeout: ") + timeout});
+    EXPECT_EQ(patient.status, 200) << timeout << ": " << patient.body;
+  }
+  for (const char* timeout : {"+5S", "-5S", "5 S", "123456789S", "5", "S"}) {
+    ExpectError(Post("/v1/classify", Png(100),
+                     {std::string("Grpc-Timeout: ") + timeout}),
+                400, absl::StatusCode::kInvalidArgument, "Grpc-Timeout");
+  }
+  // Query numbers that do not fit are refused.
+  ExpectError(Post("/v1/classify?top_k=99999999999999999999", Png(100)), 400,
+              absl::StatusCode::kInvalidArgument, "top_k");
+  ExpectError(Post("/v1/classify?version=-1", Png(100)), 400,
+              absl::StatusCode::kInvalidArgument, "version");
+  EXPECT_EQ(Post("/v1/classify", Png(100)).status, 200);
+}
+
 TEST_F(HttpApiTest, ServesTheViewerBuiltIntoTheBinary) {
   Start();
   HttpAnswer page = Get("/");
@@ -478,6 +589,51 @@ TEST(HttpApiTlsTest, ServesHttpsWithTheGrpcCertificate) {
                   testdata + "/other.pem")
                 .status,
             0);
+}
+
+// Whether a TLS handshake with 127.0.0.1:`port` succeeds when the client
+// offers no version above `max_version` (OpenSSL's, security level 0 so
+// that the client itself allows the old versions).
+bool Handshakes(int port, int max_version) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_security_level(ctx, 0);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0");
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  const int fd = SendRaw(port, "");
+  if (fd < 0) {
+    SSL_CTX_free(ctx);
+    return false;
+  }
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  const unsigned char alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_set_alpn_protos(ssl, alpn, sizeof alpn);
+  bool ok = SSL_connect(ssl) == 1;
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  close(fd);
+  return ok;
+}
+
+TEST(HttpApiTlsTest, BothPortsRefuseTlsOlderThan12) {
+  const std::string testdata = GCNSERVE_CLIENT_TESTDATA;
+  auto running = RunningServer::Start([&](ServerOptions& server, ClientOptions& client) {
+    server.http_address = "127.0.0.1:0";
+    server.tls_cert = testdata + "/server.pem";
+    server.tls_key = testdata + "/server.key";
+    client.tls.ca_file = testdata + "/server.pem";
+    client.tls.server_name = "localhost";
+  });
+  ASSERT_NE(running, nullptr);
+  for (int port : {running->server().http_port(), running->server().grpc_port()}) {
+    EXPECT_TRUE(Handshakes(port, TLS1_3_VERSION)) << port;
+    EXPECT_TRUE(Handshakes(port, TLS1_2_VERSION)) << port;
+    EXPECT_FALSE(Handshakes(port, TLS1_1_VERSION)) << port;
+    EXPECT_FALSE(Handshakes(port, TLS1_VERSION)) << port;
+  }
 }
 
 }  // namespace

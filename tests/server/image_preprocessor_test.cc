@@ -226,7 +226,7 @@ TEST(ImagePreprocessorTest, TiffStripsBeyondThePixelLimitAreRefused) {
   auto header = ImagePreprocessor::ReadHeader(
       TiffWithTags({{256, 1000}, {257, 16}, {278, 0xFFFFFFFF}}));
   ASSERT_TRUE(header.ok()) << header.status();  // one strip: the image
-  EXPECT_EQ(header->decode_pixels, 0);
+  EXPECT_EQ(header->decode_pixels, 1000 * 16);
   auto twice = ImagePreprocessor::ReadHeader(
       TiffWithTags({{256, 10}, {257, 16}, {256, 70000}}));
   EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument);
@@ -377,8 +377,46 @@ TEST_P(PlanTest, HeaderGivesTheDecodeAndItsBytes) {
   EXPECT_EQ(plan->scale.height, c.decoded_height);
   EXPECT_EQ(plan->channels, c.channels);
   EXPECT_EQ(plan->bytes_per_sample, c.bytes_per_sample);
-  EXPECT_EQ(plan->decoded_bytes, c.decoded_width * c.decoded_height *
-                                     c.channels * c.bytes_per_sample);
+  // A TIFF's decoder also holds a strip of at least 4 channels.
+  const bool tiff = std::string(c.ext) == ".tiff";
+  EXPECT_EQ(plan->header.decode_pixels > 0, tiff);
+  EXPECT_EQ(plan->decoded_bytes,
+            c.decoded_width * c.decoded_height * c.channels * c.bytes_per_sample +
+                plan->header.decode_pixels * std::max(4, c.channels) *
+                    c.bytes_per_sample);
+}
+
+TEST(ImagePreprocessorTest, TiffStripBuffersCountInTheDecodeBytes) {
+  // One strip of the whole 1000x1000 image: 1 MB of gray pixels and a 4 MB
+  // RGBA strip buffer. Under a 2 MB decode limit it is refused from the
+  // header; the pixels alone would have fitted.
+  const std::string tiff = TiffWithTags({{256, 1000}, {257, 1000}});
+  ImagePreprocessor small(GraySpec(), 50'000'000, 2'000'000);
+  absl::StatusOr<DecodePlan> refused = small.Plan(tiff);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  ImagePreprocessor big(GraySpec(), 50'000'000, 8'000'000);
+  absl::StatusOr<DecodePlan> plan = big.Plan(tiff);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->decoded_bytes, 1'000'000 + 4'000'000);
+}
+
+TEST(ImagePreprocessorTest, PnmSidesAreReadWithEveryDigit) {
+  // Leading zeros are digits like any other, as OpenCV's reader takes them:
+  // the sides are 12000, not 1 (a reader stopping at 9 digits saw 1).
+  absl::StatusOr<ImageHeader> header =
+      ImagePreprocessor::ReadHeader("P5 0000000012000 0000000012000 255\n");
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->width, 12000);
+  EXPECT_EQ(header->height, 12000);
+  absl::StatusOr<DecodePlan> plan =
+      ImagePreprocessor(GraySpec(), 50'000'000).Plan(
+          "P5 0000000012000 0000000012000 255\n");
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  // Digits past any real size saturate, never wrap into range.
+  header = ImagePreprocessor::ReadHeader(
+      "P5 99999999999999999999999999999999 1 255\n");
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_GT(header->width, 50'000'000);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -68,6 +68,10 @@ TEST(ModelMetadataTest, RefusesNamingTheField) {
       {[](auto& j) { j["architecture"] = ""; }, "architecture"},
       {[](auto& j) { j["num_points"] = "eight"; }, "num_points"},
       {[](auto& j) { j["num_points"] = -1; }, "num_points"},
+      // K x K floats per image: bounded, and never wrapped into range.
+      {[](auto& j) { j["num_points"] = ModelMetadata::kMaxPoints + 1; }, "num_points"},
+      {[](auto& j) { j["num_points"] = (int64_t{1} << 32) + 8; }, "num_points"},
+      {[](auto& j) { j["num_points"] = 1e30; }, "num_points"},
       {[](auto& j) { j["adjacency"] = "random"; }, "adjacency"},
       {[](auto& j) { j["input"]["channels"] = 3; }, "input.color"},
       {[](auto& j) { j["input"]["std"] = {0.0}; }, "input.std"},
