@@ -218,7 +218,9 @@ void ClassifierService::Preprocess(std::shared_ptr<Call> call) {
 }
 
 void ClassifierService::Finish(Call& call, const absl::Status& status) {
-  const std::string model = call.model ? call.model->name() : "";
+  // An unknown version is counted under its known model.
+  const std::string model = call.model ? call.model->name()
+                                       : models_->MetricLabel(call.request->model());
   Clock::Duration total = clock_->Now() - call.arrival;
   if (status.ok()) {
     call.response->mutable_timing()->set_total_us(Micros(total));
@@ -556,6 +558,7 @@ grpc::ServerUnaryReactor* ClassifierService::ListModels(
     grpc::CallbackServerContext* context, const v1::ListModelsRequest* request,
     v1::ListModelsResponse* response) {
   DescribeModels(response);
+  metrics_->CountRequest("", absl::StatusCode::kOk, "grpc");
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

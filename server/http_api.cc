@@ -240,10 +240,11 @@ absl::StatusOr<int64_t> ShapeElements(const json* shape, const std::string& inpu
 
 }  // namespace
 
-HttpApi::HttpApi(ClassifierService* service, ModelManager* models, Clock* clock,
-                 std::function<bool()> draining)
+HttpApi::HttpApi(ClassifierService* service, ModelManager* models,
+                 Metrics* metrics, Clock* clock, std::function<bool()> draining)
     : service_(service),
       models_(models),
+      metrics_(metrics),
       clock_(clock),
       draining_(std::move(draining)) {}
 
@@ -268,18 +269,47 @@ int HttpApi::HttpStatusFor(absl::StatusCode code) {
   }
 }
 
+absl::StatusCode HttpApi::CodeForHttpStatus(int status) {
+  switch (status) {
+    case 200: return absl::StatusCode::kOk;
+    case 400: case 414: case 431: return absl::StatusCode::kInvalidArgument;
+    case 401: return absl::StatusCode::kUnauthenticated;
+    case 403: return absl::StatusCode::kPermissionDenied;
+    case 404: return absl::StatusCode::kNotFound;
+    case 405: case 501: return absl::StatusCode::kUnimplemented;
+    case 409: return absl::StatusCode::kAborted;
+    case 413: case 429: return absl::StatusCode::kResourceExhausted;
+    case 499: return absl::StatusCode::kCancelled;
+    case 503: return absl::StatusCode::kUnavailable;
+    case 504: return absl::StatusCode::kDeadlineExceeded;
+    default:
+      return status >= 200 && status < 300 ? absl::StatusCode::kOk
+                                           : absl::StatusCode::kUnknown;
+  }
+}
+
 bool HttpApi::Ready() const {
   return !draining_() && models_->AnyReady();
 }
 
 HttpResponse HttpApi::Handle(const HttpRequest& http) const {
+  Counted counted;
+  HttpResponse answer = Route(http, counted);
+  if (!counted.by_service) {
+    metrics_->CountRequest(counted.model, CodeForHttpStatus(answer.status),
+                           "http");
+  }
+  return answer;
+}
+
+HttpResponse HttpApi::Route(const HttpRequest& http, Counted& counted) const {
   const std::string& path = http.path;
-  if (path == "/v2" || absl::StartsWith(path, "/v2/")) return V2(http);
+  if (path == "/v2" || absl::StartsWith(path, "/v2/")) return V2(http, counted);
   if (path == "/v1/classify") {
     if (http.method != "POST") {
       return MethodNotAllowed(http, "POST", false);
     }
-    return Classify(http);
+    return Classify(http, counted);
   }
   if (!IsGet(http)) {
     return MethodNotAllowed(http, "GET", false);
@@ -300,7 +330,9 @@ HttpResponse HttpApi::Handle(const HttpRequest& http) const {
 
 absl::Status HttpApi::Run(const HttpRequest& http,
                           const v1::ClassifyRequest& request,
-                          v1::ClassifyResponse* response) const {
+                          v1::ClassifyResponse* response,
+                          Counted& counted) const {
+  counted.model = models_->MetricLabel(request.model());
   CallContext context;
   context.protocol = CallContext::Protocol::kHttp;
   absl::StatusOr<Clock::TimePoint> deadline =
@@ -315,6 +347,7 @@ absl::Status HttpApi::Run(const HttpRequest& http,
   auto watch = std::make_shared<ConnectionWatch>(http.socket);
   absl::Status answer;
   std::shared_ptr<ServedModel> used;
+  counted.by_service = true;
   service_->Submit(context, &request, response, &used,
                    [watch, &answer](const absl::Status& status) {
                      answer = status;
@@ -329,7 +362,7 @@ absl::Status HttpApi::Run(const HttpRequest& http,
   return answer;
 }
 
-HttpResponse HttpApi::Classify(const HttpRequest& http) const {
+HttpResponse HttpApi::Classify(const HttpRequest& http, Counted& counted) const {
   v1::ClassifyRequest request;
   if (absl::StartsWithIgnoreCase(http.content_type, "application/json")) {
     if (absl::Status bounded = CheckJson(http.body); !bounded.ok()) {
@@ -338,6 +371,7 @@ HttpResponse HttpApi::Classify(const HttpRequest& http) const {
     google::protobuf::util::JsonParseOptions options;
     auto parsed =
         google::protobuf::util::JsonStringToMessage(http.body, &request, options);
+    counted.model = models_->MetricLabel(request.model());
     if (!parsed.ok()) {
       return Error(absl::InvalidArgumentError(absl::StrCat(
           "the body is not a ClassifyRequest in the proto3 JSON mapping: ",
@@ -345,11 +379,14 @@ HttpResponse HttpApi::Classify(const HttpRequest& http) const {
     }
   } else {
     absl::StatusOr<v1::ClassifyRequest> read = RequestFromQuery(http);
+    auto named = http.query.find("model");
+    counted.model = models_->MetricLabel(
+        named == http.query.end() ? "" : named->second);
     if (!read.ok()) return Error(read.status());
     request = *std::move(read);
   }
   v1::ClassifyResponse response;
-  absl::Status status = Run(http, request, &response);
+  absl::Status status = Run(http, request, &response, counted);
   if (!status.ok()) return Error(status);
   return Proto(response);
 }
@@ -360,7 +397,7 @@ HttpResponse HttpApi::Models() const {
   return Proto(response);
 }
 
-HttpResponse HttpApi::V2(const HttpRequest& http) const {
+HttpResponse HttpApi::V2(const HttpRequest& http, Counted& counted) const {
   // "/v2/models/m" is "", "v2", "models", "m"; an empty part elsewhere (a
   // doubled or trailing slash) is no path of the protocol's.
   std::vector<std::string> parts = absl::StrSplit(http.path, '/');
@@ -397,10 +434,11 @@ HttpResponse HttpApi::V2(const HttpRequest& http) const {
       }
       next = 5;
     }
-    if (parts.size() == next) return V2Model(http, name, version, "");
+    counted.model = models_->MetricLabel(name);
+    if (parts.size() == next) return V2Model(http, name, version, "", counted);
     if (parts.size() == next + 1 &&
         (parts[next] == "ready" || parts[next] == "infer")) {
-      return V2Model(http, name, version, parts[next]);
+      return V2Model(http, name, version, parts[next], counted);
     }
   }
   return V2Error(absl::NotFoundError(absl::StrCat(
@@ -410,7 +448,8 @@ HttpResponse HttpApi::V2(const HttpRequest& http) const {
 }
 
 HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
-                              int64_t version, const std::string& action) const {
+                              int64_t version, const std::string& action,
+                              Counted& counted) const {
   absl::StatusOr<std::shared_ptr<ServedModel>> model =
       models_->Find(name, version);
   if (action == "ready") {
@@ -422,7 +461,7 @@ HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
                 Dump(json{{"name", name}, {"ready", ready}}));
   }
   if (!model.ok()) return V2Error(model.status());
-  if (action == "infer") return V2Infer(http, *model);
+  if (action == "infer") return V2Infer(http, *model, counted);
 
   const ModelMetadata& meta = (*model)->metadata();
   json versions = json::array();
@@ -452,7 +491,8 @@ HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
 }
 
 HttpResponse HttpApi::V2Infer(const HttpRequest& http,
-                              const std::shared_ptr<ServedModel>& model) const {
+                              const std::shared_ptr<ServedModel>& model,
+                              Counted& counted) const {
   const ModelMetadata& meta = model->metadata();
   absl::StatusOr<json> parsed = ParseBoundedJson(http.body);
   if (!parsed.ok()) return V2Error(parsed.status());
@@ -542,7 +582,7 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
                        : "";
   request.set_request_id(id);
   v1::ClassifyResponse response;
-  absl::Status status = Run(http, request, &response);
+  absl::Status status = Run(http, request, &response, counted);
   if (!status.ok()) return V2Error(status);
 
   json outputs = json::array();

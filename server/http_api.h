@@ -11,6 +11,7 @@
 #include "server/classifier_service.h"
 #include "server/clock.h"
 #include "server/http_server.h"
+#include "server/metrics.h"
 #include "server/model_manager.h"
 
 namespace gcnserve {
@@ -35,36 +36,52 @@ namespace gcnserve {
 // blocks until the answer is ready, which suits HttpServer's thread per
 // connection, and meanwhile watches the request's socket (ConnectionWatch):
 // a client that closes its connection cancels its call, which the batcher
-// drops unrun as CANCELLED (counted so, protocol "http"). Thread-safe.
+// drops unrun as CANCELLED (counted so, protocol "http"). Every answer is
+// counted once in gcnserve_requests_total (protocol "http"): those that reach
+// the service by it, the rest here, under the model they name when it is
+// known ("" otherwise, so clients cannot grow the label set), with the gRPC
+// code of their HTTP status (CodeForHttpStatus). Thread-safe.
 class HttpApi {
  public:
   // The service, models and clock outlive the API; `draining` says whether
   // the server has begun to drain (Server::draining).
-  HttpApi(ClassifierService* service, ModelManager* models, Clock* clock,
-          std::function<bool()> draining);
+  HttpApi(ClassifierService* service, ModelManager* models, Metrics* metrics,
+          Clock* clock, std::function<bool()> draining);
 
   HttpResponse Handle(const HttpRequest& request) const;
 
   // The HTTP status grpc-gateway gives a gRPC code (400, 404, 429, 503,
   // 504, 500...).
   static int HttpStatusFor(absl::StatusCode code);
+  // The gRPC code an HTTP status stands for, for the metrics of answers
+  // that never had one (405 UNIMPLEMENTED, 413 RESOURCE_EXHAUSTED...).
+  static absl::StatusCode CodeForHttpStatus(int status);
 
  private:
-  HttpResponse Classify(const HttpRequest& http) const;
+  // What the metrics need to know of one request's answer.
+  struct Counted {
+    bool by_service = false;  // it reached ClassifierService, which counts
+    std::string model;        // the label otherwise; "" for none known
+  };
+  HttpResponse Route(const HttpRequest& http, Counted& counted) const;
+  HttpResponse Classify(const HttpRequest& http, Counted& counted) const;
   HttpResponse Models() const;
-  HttpResponse V2(const HttpRequest& http) const;
+  HttpResponse V2(const HttpRequest& http, Counted& counted) const;
   HttpResponse V2Model(const HttpRequest& http, const std::string& name,
-                       int64_t version, const std::string& action) const;
+                       int64_t version, const std::string& action,
+                       Counted& counted) const;
   HttpResponse V2Infer(const HttpRequest& http,
-                       const std::shared_ptr<ServedModel>& model) const;
+                       const std::shared_ptr<ServedModel>& model,
+                       Counted& counted) const;
   // Submits `request` as an HTTP call and waits for its answer.
   absl::Status Run(const HttpRequest& http, const v1::ClassifyRequest& request,
-                   v1::ClassifyResponse* response) const;
+                   v1::ClassifyResponse* response, Counted& counted) const;
   // 200 while a model is ready and the server is not draining.
   bool Ready() const;
 
   ClassifierService* const service_;
   ModelManager* const models_;
+  Metrics* const metrics_;
   Clock* const clock_;
   const std::function<bool()> draining_;
 };

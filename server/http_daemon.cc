@@ -50,6 +50,10 @@ absl::StatusOr<MHD_Daemon*> StartHttpDaemon(const HttpDaemonOptions& options,
                        options.on_completed_arg});
     }
   }
+  if (options.connection_memory > 0) {
+    items.push_back({MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                     static_cast<intptr_t>(options.connection_memory), nullptr});
+  }
   const bool tls = !options.tls_cert_pem.empty();
   if (tls) {
     flags |= MHD_USE_TLS;

@@ -29,6 +29,10 @@ struct HttpDaemonOptions {
   // (HttpGuard); it outlives the daemon. Null: an idle connection is closed
   // after 30 s, at most 256 connections at once.
   HttpGuard* guard = nullptr;
+  // Bytes each connection may hold for its request line, headers and read
+  // buffer (MHD_OPTION_CONNECTION_MEMORY_LIMIT); past it libmicrohttpd
+  // answers 414 or 431 itself. 0: libmicrohttpd's default (32 KiB).
+  size_t connection_memory = 0;
 };
 
 // Starts a libmicrohttpd daemon behind options.guard, calling `handler`

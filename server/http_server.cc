@@ -21,7 +21,8 @@ namespace {
 // What a connection has read of its current request.
 struct PendingRequest {
   HttpRequest request;
-  bool too_big = false;
+  bool too_big = false;   // the body is dropped unread
+  bool answered = false;  // refused from its head, answered then
 };
 
 MHD_Result Queue(MHD_Connection* connection, const HttpResponse& answer) {
@@ -34,6 +35,19 @@ MHD_Result Queue(MHD_Connection* connection, const HttpResponse& answer) {
       connection, static_cast<unsigned>(answer.status), response);
   MHD_destroy_response(response);
   return result;
+}
+
+HttpResponse Refused(int status, absl::StatusCode code, std::string message) {
+  return {status, "application/json",
+          HttpServer::ErrorBody(static_cast<int>(code), std::move(message))};
+}
+
+// Sums the bytes of a request's headers (MHD_get_connection_values).
+MHD_Result AddHeaderBytes(void* cls, MHD_ValueKind, const char* key,
+                          const char* value) {
+  *static_cast<size_t*>(cls) +=
+      std::strlen(key) + (value ? std::strlen(value) : 0) + 4;  // ": ", CRLF
+  return MHD_YES;
 }
 
 HttpResponse TooBig(int limit) {
@@ -57,6 +71,16 @@ std::string Header(MHD_Connection* connection, const char* name) {
   return value ? value : "";
 }
 
+// Answers a request refused before its handler, once, and tells on_refused.
+MHD_Result Refuse(const HttpServer& server, MHD_Connection* connection,
+                  PendingRequest& pending, const HttpResponse& answer) {
+  pending.too_big = true;
+  if (pending.answered) return MHD_YES;
+  pending.answered = true;
+  if (server.options().on_refused) server.options().on_refused(answer.status);
+  return Queue(connection, answer);
+}
+
 MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
                      const char* method, const char* /*version*/,
                      const char* upload_data, size_t* upload_data_size,
@@ -78,12 +102,32 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
     }
     MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, &CollectQuery,
                               &request.query);
+    size_t target = request.path.size();
+    for (const auto& [name, value] : request.query) {
+      target += name.size() + value.size() + 2;
+    }
+    size_t headers = 0;
+    MHD_get_connection_values(connection, MHD_HEADER_KIND, &AddHeaderBytes,
+                              &headers);
+    if (target > HttpServer::kMaxTargetBytes) {
+      return Refuse(*server, connection, *pending,
+                    Refused(414, absl::StatusCode::kInvalidArgument,
+                            absl::StrCat("the request target is longer than the ",
+                                         HttpServer::kMaxTargetBytes,
+                                         " bytes allowed")));
+    }
+    if (headers > HttpServer::kMaxHeaderBytes) {
+      return Refuse(*server, connection, *pending,
+                    Refused(431, absl::StatusCode::kInvalidArgument,
+                            absl::StrCat("the request's headers are larger than "
+                                         "the ", HttpServer::kMaxHeaderBytes,
+                                         " bytes allowed")));
+    }
     int64_t length = 0;
     if (absl::SimpleAtoi(Header(connection, MHD_HTTP_HEADER_CONTENT_LENGTH),
                          &length) &&
         length > limit) {
-      pending->too_big = true;  // refuse before reading the body
-      return Queue(connection, TooBig(limit));
+      return Refuse(*server, connection, *pending, TooBig(limit));  // before the body
     }
     return MHD_YES;
   }
@@ -101,7 +145,7 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
     *upload_data_size = 0;
     return MHD_YES;
   }
-  if (pending->too_big) return Queue(connection, TooBig(limit));
+  if (pending->too_big) return Refuse(*server, connection, *pending, TooBig(limit));
   // The edge: nothing a request does may end the process.
   HttpResponse answer;
   try {
@@ -112,6 +156,7 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
     answer = {500, "application/json",
               HttpServer::ErrorBody(static_cast<int>(absl::StatusCode::kInternal),
                                     "the server failed to answer this request")};
+    if (server->options().on_refused) server->options().on_refused(500);
   }
   return Queue(connection, answer);
 }
@@ -141,6 +186,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   daemon.tls_cert_pem = options.tls_cert_pem;
   daemon.tls_key_pem = options.tls_key_pem;
   daemon.on_completed = &OnCompleted;
+  daemon.connection_memory = kConnectionMemory;
   HttpGuard::Options guard;
   guard.max_connections = 256;
   guard.max_connections_per_address = 64;

@@ -34,7 +34,8 @@ struct HttpResponse {
 };
 
 // Transport of the HTTP port: reads each request whole (at most
-// max_body_bytes of body, else 413 without reading further), hands it to a
+// max_body_bytes of body, else 413 without reading further; a target over
+// kMaxTargetBytes 414, headers over kMaxHeaderBytes 431), hands it to a
 // handler and writes the answer, over HTTP/1.1 or HTTPS. libmicrohttpd runs
 // one thread per connection, so a handler may block until its answer is
 // ready, watching HttpRequest::socket to notice a client that leaves
@@ -52,7 +53,19 @@ class HttpServer {
     // PEM certificate chain and key (both or neither): HTTPS.
     std::string tls_cert_pem;
     std::string tls_key_pem;
+    // Told of each answer the transport gives without the handler (413,
+    // 414, 431), with its HTTP status, so that it is counted as the
+    // handler's answers are. May be empty.
+    std::function<void(int status)> on_refused;
   };
+
+  // The request target (path and query) and the headers, in bytes: past
+  // these a request is answered 414 or 431 (and counted). libmicrohttpd's
+  // own limit, kConnectionMemory for all of a request's head, stays behind
+  // them and answers uncounted.
+  static constexpr size_t kMaxTargetBytes = 8 << 10;
+  static constexpr size_t kMaxHeaderBytes = 16 << 10;
+  static constexpr size_t kConnectionMemory = 128 << 10;
 
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       const Options& options, Handler handler);

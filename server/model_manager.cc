@@ -315,6 +315,12 @@ bool ModelManager::AnyReady() const {
   return false;
 }
 
+std::string ModelManager::MetricLabel(const std::string& requested) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string name = requested.empty() ? DefaultModelLocked() : requested;
+  return models_.count(name) ? name : "";
+}
+
 absl::StatusOr<std::shared_ptr<ServedModel>> ModelManager::Find(
     const std::string& requested, int64_t version) const {
   std::lock_guard<std::mutex> lock(mu_);

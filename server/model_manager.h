@@ -125,6 +125,11 @@ class ModelManager {
                                                     int64_t version) const;
 
   std::vector<VersionInfo> List() const;
+  // The model label a request naming `requested` is counted under: the
+  // name when the manager knows the model (whatever its versions' states),
+  // the default model's for "", else "" (so that clients cannot grow the
+  // label set with names of their own).
+  std::string MetricLabel(const std::string& requested) const;
   std::string DefaultModel() const;
   bool AnyReady() const;
 

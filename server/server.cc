@@ -214,7 +214,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   health->SetServingStatus(kServiceName, false);
   if (!options.http_address.empty()) {
     server->http_api_ = std::make_unique<HttpApi>(
-        server->service_.get(), server->models_.get(), Clock::Real(),
+        server->service_.get(), server->models_.get(), server->metrics_.get(),
+        Clock::Real(),
         [self] { return self->draining(); });
     HttpServer::Options http;
     http.address = options.http_address;
@@ -224,6 +225,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
                            ReadPemFlag("tls-cert", options.tls_cert));
       GCN_ASSIGN_OR_RETURN(http.tls_key_pem, ReadPemFlag("tls-key", options.tls_key));
     }
+    Metrics* metrics = server->metrics_.get();
+    http.on_refused = [metrics](int status) {
+      metrics->CountRequest("", HttpApi::CodeForHttpStatus(status), "http");
+    };
     HttpApi* api = server->http_api_.get();
     GCN_ASSIGN_OR_RETURN(
         server->http_,

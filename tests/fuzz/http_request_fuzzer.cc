@@ -97,7 +97,8 @@ struct Fixture {
     budget = std::make_unique<DecodeBudget>(int64_t{256} << 20);
     service = std::make_unique<ClassifierService>(
         models.get(), pool.get(), &metrics, Clock::Real(), budget.get());
-    api = std::make_unique<HttpApi>(service.get(), models.get(), Clock::Real(),
+    api = std::make_unique<HttpApi>(service.get(), models.get(), &metrics,
+                                    Clock::Real(),
                                     [] { return false; });
   }
 

@@ -113,9 +113,64 @@ class HttpApiTest : public ::testing::Test {
     return total;
   }
 
+  // gcnserve_requests_total summed over the labels that `match` accepts.
+  double Total(const std::function<bool(std::map<std::string, std::string>&)>& match) {
+    double total = 0;
+    for (const auto& family : running_->server().metrics().registry()->Collect()) {
+      if (family.name != "gcnserve_requests_total") continue;
+      for (const auto& metric : family.metric) {
+        std::map<std::string, std::string> labels;
+        for (const auto& pair : metric.label) labels[pair.name] = pair.value;
+        if (match(labels)) total += metric.counter.value;
+      }
+    }
+    return total;
+  }
+
   std::unique_ptr<RunningServer> running_;
   std::string base_;
 };
+
+// Every answer of the HTTP port is counted once, refusals before routing
+// too, under its model when the model is known, else under "".
+TEST_F(HttpApiTest, EveryAnswerIsCountedOnce) {
+  Start([](ServerOptions& server) { server.max_message_bytes = 1 << 20; });
+  auto http = [](std::map<std::string, std::string>& l) {
+    return l["protocol"] == "http";
+  };
+  auto of = [](const std::string& model, const std::string& code) {
+    return [=](std::map<std::string, std::string>& l) {
+      return l["protocol"] == "http" && l["model"] == model && l["code"] == code;
+    };
+  };
+  const double before = Total(http);
+  std::vector<std::pair<HttpAnswer, long>> answers = {
+      {Post("/v1/classify", "not an image"), 400},
+      {Post("/v1/classify?top_k=x", Png(100)), 400},
+      {Post("/v1/classify?model=nope", Png(100)), 404},
+      {Post("/v1/classify?model=model3&version=99", Png(100)), 404},
+      {Fetch("PUT", base_ + "/v1/classify", Png(100)), 405},
+      {Post("/v1/classify", std::string(2 << 20, 'x')), 413},
+      {Get("/v1/classify?model=" + std::string(9000, 'm')), 414},
+      {Fetch("GET", base_ + "/healthz", "",
+             {"X-Big: " + std::string(20000, 'b')}), 431},
+      {Get("/no/such/path"), 404},
+      {Post("/v2/models/model3/infer", "{"), 400},
+      {Post("/v2/models/nope/infer", "{}"), 404},
+      {Get("/v1/models"), 200},
+      {Post("/v1/classify", Png(100)), 200},
+  };
+  for (size_t i = 0; i < answers.size(); ++i) {
+    EXPECT_EQ(answers[i].first.status, answers[i].second) << i << ": "
+                                                           << answers[i].first.body;
+  }
+  EXPECT_EQ(Total(http) - before, static_cast<double>(answers.size()));
+  EXPECT_EQ(Total(of("model3", "NOT_FOUND")), 1);  // the unknown version
+  EXPECT_EQ(Total(of("", "NOT_FOUND")), 3);  // unknown models and the path
+  EXPECT_EQ(Total(of("", "UNIMPLEMENTED")), 1);
+  EXPECT_EQ(Total(of("", "RESOURCE_EXHAUSTED")), 1);
+  EXPECT_EQ(Total(of("model3", "OK")), 1);
+}
 
 TEST(HttpStatusForTest, IsGrpcGatewaysMapping) {
   using absl::StatusCode;
