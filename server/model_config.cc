@@ -152,4 +152,23 @@ int ModelConfig::Wanted(int candidates) const {
   return versions.empty() ? std::min(latest, candidates) : candidates;
 }
 
+std::vector<std::string> ModelConfig::LoadChanges(const ModelConfig& other) const {
+  std::vector<std::string> changes;
+  auto note = [&](const char* key, const auto& from, const auto& to) {
+    if (from != to) changes.push_back(absl::StrCat(key, " ", from, " -> ", to));
+  };
+  note("max_batch_size", batching.max_batch_size, other.batching.max_batch_size);
+  note("max_queue_delay_us", batching.max_queue_delay.count(),
+       other.batching.max_queue_delay.count());
+  note("max_queue_size", batching.max_queue_size, other.batching.max_queue_size);
+  note("batch_idle_spin_us", batching.idle_spin.count(),
+       other.batching.idle_spin.count());
+  note("instances", instances, other.instances);
+  note("intra_op_threads", intra_op_threads, other.intra_op_threads);
+  note("device", device, other.device);
+  note("optimize", std::string(optimize ? "true" : "false"),
+       std::string(other.optimize ? "true" : "false"));
+  return changes;
+}
+
 }  // namespace gcnserve

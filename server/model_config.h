@@ -59,6 +59,13 @@ struct ModelConfig {
   // How many of the candidates are served: N for {"latest": N}, all for
   // {"versions": [..]}.
   int Wanted(int candidates) const;
+
+  // The settings a loaded version was built with that differ in `other`,
+  // each as "key old -> new" (config.json's key names): batching, instances,
+  // threads, device and optimize. Empty when a version loaded with this
+  // config serves as one loaded with `other` would (the version policy and
+  // "default" act on the model, not on a loaded version).
+  std::vector<std::string> LoadChanges(const ModelConfig& other) const;
 };
 
 // True for "cpu", "cuda" and "cuda:N".

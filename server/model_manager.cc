@@ -186,9 +186,15 @@ bool ModelManager::Serve(const std::string& name, int64_t version,
                          const std::string& path, const ModelConfig& config,
                          Retry retry) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     Version& entry = models_[name][version];
-    if (entry.state == v1::MODEL_STATE_READY) return true;
+    if (entry.state == v1::MODEL_STATE_READY) {
+      std::vector<std::string> changes = entry.config.LoadChanges(config);
+      if (changes.empty()) return true;
+      lock.unlock();
+      ReloadVersion(name, version, path, config, changes);
+      return true;  // READY either way: the new settings, or the old
+    }
     if (entry.state == v1::MODEL_STATE_FAILED && retry == Retry::kChanged &&
         entry.path == path && entry.file == FileSignature::Of(path)) {
       return false;
@@ -202,34 +208,60 @@ bool ModelManager::Serve(const std::string& name, int64_t version,
   return models_[name][version].state == v1::MODEL_STATE_READY;
 }
 
-void ModelManager::LoadVersion(const std::string& name, int64_t version,
-                               const std::string& path,
-                               const ModelConfig& config) {
-  auto start = std::chrono::steady_clock::now();
-  FileSignature file = FileSignature::Of(path);
+absl::StatusOr<std::unique_ptr<ServedModel>> ModelManager::Build(
+    const std::string& name, int64_t version, const std::string& path,
+    const ModelConfig& config, bool* optimized) {
   absl::StatusOr<LoadedModel> loaded;
   try {
     loaded = loader_(path, config);
   } catch (const std::exception& e) {
     loaded = absl::InternalError(absl::StrCat("loading raised: ", e.what()));
   }
-  std::unique_ptr<ServedModel> model;
-  if (loaded.ok()) {
-    ServedModel::Options model_options;
-    model_options.batching = config.batching;
-    model_options.max_image_pixels = options_.max_image_pixels;
-    model_options.max_decode_bytes = options_.max_decode_bytes;
-    model = std::make_unique<ServedModel>(
-        name, version, std::move(loaded->metadata), std::move(loaded->runners),
-        model_options, metrics_->ForModel(name), clock_);
-    model->Start();
-  }
+  if (!loaded.ok()) return loaded.status();
+  *optimized = loaded->optimized;
+  ServedModel::Options model_options;
+  model_options.batching = config.batching;
+  model_options.max_image_pixels = options_.max_image_pixels;
+  model_options.max_decode_bytes = options_.max_decode_bytes;
+  auto model = std::make_unique<ServedModel>(
+      name, version, std::move(loaded->metadata), std::move(loaded->runners),
+      model_options, metrics_->ForModel(name), clock_);
+  model->Start();
+  return model;
+}
+
+namespace {
+
+void LogReady(const std::string& name, int64_t version, const ServedModel& model,
+              const ModelConfig& config, bool optimized,
+              std::chrono::steady_clock::time_point start, const char* why) {
+  Log("model ", name, " version ", version, " ready", why, " (",
+      model.metadata().architecture, ", ", model.instances(),
+      " instance(s) on ", config.device,
+      optimized ? ", optimized for inference" : ", as saved",
+      ", warmed up to batch size ", config.batching.max_batch_size, " in ",
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - start)
+          .count(),
+      " ms)");
+}
+
+}  // namespace
+
+void ModelManager::LoadVersion(const std::string& name, int64_t version,
+                               const std::string& path,
+                               const ModelConfig& config) {
+  auto start = std::chrono::steady_clock::now();
+  FileSignature file = FileSignature::Of(path);
+  bool optimized = false;
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      Build(name, version, path, config, &optimized);
   std::lock_guard<std::mutex> lock(mu_);
   Version& entry = models_[name][version];
   entry.file = file;
-  if (!loaded.ok()) {
+  if (!model.ok()) {
     entry.state = v1::MODEL_STATE_FAILED;
-    entry.reason = std::string(loaded.status().message());
+    entry.reason = std::string(model.status().message());
     Log("model ", name, " version ", version, " failed to load: ", entry.reason);
     metrics_->CountLoadFailure(name);
     metrics_->SetModelReady(name, version, false);
@@ -238,22 +270,68 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
   const uint64_t id = ++next_id_;
   entry.id = id;
   entry.state = v1::MODEL_STATE_READY;
-  entry.model = unloader_.Adopt(std::move(model), [this, name, version, id] {
+  entry.config = config;
+  entry.model = unloader_.Adopt(*std::move(model), [this, name, version, id] {
     std::lock_guard<std::mutex> lock(mu_);
     unloading_.erase(id);
     Log("model ", name, " version ", version, " unloaded");
   });
   metrics_->SetModelReady(name, version, true);
-  Log("model ", name, " version ", version, " ready (",
-      entry.model->metadata().architecture, ", ", entry.model->instances(),
-      " instance(s) on ", config.device,
-      loaded->optimized ? ", optimized for inference" : ", as saved",
-      ", warmed up to batch size ",
-      config.batching.max_batch_size, " in ",
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::steady_clock::now() - start)
-          .count(),
-      " ms)");
+  LogReady(name, version, *entry.model, config, optimized, start, "");
+}
+
+void ModelManager::ReloadVersion(const std::string& name, int64_t version,
+                                 const std::string& path,
+                                 const ModelConfig& config,
+                                 const std::vector<std::string>& changes) {
+  Log("model ", name, " version ", version, ": config.json changed (",
+      absl::StrJoin(changes, ", "),
+      "); loading it again with the new settings, the loaded copy serving "
+      "until then");
+  auto start = std::chrono::steady_clock::now();
+  bool optimized = false;
+  absl::StatusOr<std::unique_ptr<ServedModel>> model =
+      Build(name, version, path, config, &optimized);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto versions = models_.find(name);
+  auto entry = versions == models_.end() ? nullptr : &versions->second[version];
+  if (!model.ok()) {
+    Log("model ", name, " version ", version,
+        " failed to load with the new settings: ", model.status().message(),
+        "; it goes on serving with the old ones");
+    metrics_->CountLoadFailure(name);
+    // Not tried again until config.json changes again.
+    if (entry && entry->state == v1::MODEL_STATE_READY) entry->config = config;
+    return;
+  }
+  const uint64_t id = ++next_id_;
+  std::shared_ptr<ServedModel> adopted =
+      unloader_.Adopt(*std::move(model), [this, name, version, id] {
+        std::lock_guard<std::mutex> lock(mu_);
+        unloading_.erase(id);
+        Log("model ", name, " version ", version, " unloaded");
+      });
+  if (entry == nullptr || entry->state != v1::MODEL_STATE_READY) {
+    // The version left while it loaded: the new copy goes too.
+    RetireLocked(name, version, id, std::move(adopted));
+    return;
+  }
+  std::shared_ptr<ServedModel> old = std::move(entry->model);
+  const uint64_t old_id = entry->id;
+  entry->model = std::move(adopted);
+  entry->id = id;
+  entry->config = config;
+  LogReady(name, version, *entry->model, config, optimized, start,
+           " with the new settings");
+  RetireLocked(name, version, old_id, std::move(old));
+}
+
+void ModelManager::RetireLocked(const std::string& name, int64_t version,
+                                uint64_t id, std::shared_ptr<ServedModel> model) {
+  model->Flush();
+  unloading_[id] = {name, version, model};
+  // This may be the last reference: the unloader takes the version then.
+  model.reset();
 }
 
 void ModelManager::UnloadLocked(const std::string& name, int64_t version) {
@@ -266,10 +344,7 @@ void ModelManager::UnloadLocked(const std::string& name, int64_t version) {
   metrics_->SetModelReady(name, version, false);
   Log("model ", name, " version ", version,
       " unloading once its requests finish");
-  entry.model->Flush();
-  unloading_[entry.id] = {name, version, entry.model};
-  // This may be the last reference: the unloader takes the version then.
-  entry.model.reset();
+  RetireLocked(name, version, entry.id, std::move(entry.model));
 }
 
 void ModelManager::ReportHealthLocked(const std::string& name) {

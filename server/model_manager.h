@@ -147,6 +147,7 @@ class ModelManager {
     FileSignature file;  // the file's when it was last tried
     std::shared_ptr<ServedModel> model;  // READY only
     uint64_t id = 0;                     // of the loaded model, for unloading_
+    ModelConfig config;                  // what `model` was loaded with
   };
   // A version on its way out; its slot in models_ is free to load again.
   struct Unloading {
@@ -163,6 +164,22 @@ class ModelManager {
              const ModelConfig& config, Retry retry);
   void LoadVersion(const std::string& name, int64_t version,
                    const std::string& path, const ModelConfig& config);
+  // Loads a READY version again with the settings `config` changed
+  // (`changes`, for the log) and switches to it once it is warmed up; the
+  // old copy serves meanwhile and unloads once its requests finish. When
+  // the new one fails, the old one goes on serving with the old settings.
+  void ReloadVersion(const std::string& name, int64_t version,
+                     const std::string& path, const ModelConfig& config,
+                     const std::vector<std::string>& changes);
+  // Loads, warms up and starts the model file at `path` as `config` says;
+  // `optimized` tells whether it was optimized for inference.
+  absl::StatusOr<std::unique_ptr<ServedModel>> Build(
+      const std::string& name, int64_t version, const std::string& path,
+      const ModelConfig& config, bool* optimized);
+  // Puts a version that left its slot (replaced, or gone) on its way out.
+  void RetireLocked(const std::string& name, int64_t version, uint64_t id,
+                    std::shared_ptr<ServedModel> model)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes the version out of service; it unloads once no request holds it.
   void UnloadLocked(const std::string& name, int64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -416,6 +416,62 @@ TEST_F(ModelManagerTest, ScanningARepositoryThatVanishesIsAnErrorNotAThrow) {
   EXPECT_TRUE((*found)[0].versions.empty());
 }
 
+// A changed config.json reaches the versions already loaded: each is loaded
+// again with the new settings, the old copy serving until the new one is
+// ready and unloading once its requests let go.
+TEST_F(ModelManagerTest, ChangedSettingsReloadTheVersionsLoaded) {
+  Write("m", 1, "good");
+  WriteConfig("m", R"({"max_batch_size": 16})");
+  Make();
+  ASSERT_TRUE(manager_->Reconcile().ok());
+  absl::StatusOr<std::shared_ptr<ServedModel>> before = manager_->Find("m", 0);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ((*before)->options().batching.max_batch_size, 16);
+  std::shared_ptr<Unloaded> old_copy = loader_.unloaded(Path("m", 1));
+
+  // Nothing changed: nothing is loaded again.
+  ASSERT_TRUE(manager_->Reconcile().ok());
+  EXPECT_EQ(loader_.attempts(Path("m", 1)), 1);
+
+  WriteConfig("m", R"({"max_batch_size": 8, "max_queue_size": 32})");
+  ASSERT_TRUE(manager_->Reconcile().ok());
+  EXPECT_EQ(loader_.attempts(Path("m", 1)), 2);
+  absl::StatusOr<std::shared_ptr<ServedModel>> after = manager_->Find("m", 0);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)->options().batching.max_batch_size, 8);
+  EXPECT_EQ((*after)->options().batching.max_queue_size, 32);
+  EXPECT_NE(before->get(), after->get());
+  // The old copy still answers the request that holds it, then unloads.
+  EXPECT_FALSE(old_copy->IsSet());
+  EXPECT_EQ((*before)->options().batching.max_batch_size, 16);
+  before->reset();
+  EXPECT_TRUE(old_copy->Wait());
+  EXPECT_FALSE(loader_.unloaded(Path("m", 1))->IsSet());
+  for (const ModelManager::VersionInfo& info : manager_->List()) {
+    EXPECT_EQ(info.state, v1::MODEL_STATE_READY);
+  }
+}
+
+// New settings that fail to load leave the version serving with the old.
+TEST_F(ModelManagerTest, SettingsThatFailToLoadKeepTheOldCopyServing) {
+  Write("m", 1, "good");
+  Make();
+  ASSERT_TRUE(manager_->Reconcile().ok());
+  absl::StatusOr<std::shared_ptr<ServedModel>> before = manager_->Find("m", 0);
+  ASSERT_TRUE(before.ok());
+  Write("m", 1, "broken");  // the next load of this file fails
+  WriteConfig("m", R"({"max_batch_size": 4})");
+  ASSERT_TRUE(manager_->Reconcile().ok());
+  absl::StatusOr<std::shared_ptr<ServedModel>> after = manager_->Find("m", 0);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(before->get(), after->get());
+  EXPECT_EQ((*after)->options().batching.max_batch_size, 16);
+  // Not tried again until the settings change again.
+  const int attempts = loader_.attempts(Path("m", 1));
+  ASSERT_TRUE(manager_->Reconcile().ok());
+  EXPECT_EQ(loader_.attempts(Path("m", 1)), attempts);
+}
+
 TEST_F(ModelManagerTest, TheDefaultModelIsFlaggedElseTheFirstByName) {
   Write("alpha", 1, "good");
   Write("zeta", 1, "good");
