@@ -202,6 +202,54 @@ TEST_F(ModelLifecycleTest, NewVersionIsPickedUpWhileClientsSendWithNoFailure) {
   EXPECT_EQ(States()[Key("model3", 2)], v1::MODEL_STATE_READY);
 }
 
+// A changed config.json, picked up by SIGHUP under load, reaches the version
+// already serving: it is loaded again with the new settings, and no request
+// fails meanwhile.
+TEST_F(ModelLifecycleTest, ChangedSettingsReachTheServingVersionUnderLoadWithNoFailure) {
+  AddVersion("model3", 1);
+  WriteConfig("model3", R"({"max_batch_size": 16})");
+  Start();
+  auto max_batch = [&] {
+    v1::ListModelsResponse response;
+    EXPECT_TRUE(client_->ListModels(&response).ok());
+    for (const auto& m : response.models()) {
+      if (m.name() == "model3" && m.version() == 1) return m.max_batch_size();
+    }
+    return -1;
+  };
+  ASSERT_EQ(max_batch(), 16);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, answered{0};
+  std::mutex errors_mu;
+  std::vector<std::string> errors;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      while (!stop) {
+        v1::ClassifyResponse response;
+        grpc::Status status = Classify("model3", &response);
+        if (!status.ok()) {
+          ++failures;
+          std::lock_guard<std::mutex> lock(errors_mu);
+          errors.push_back(status.error_message());
+          continue;
+        }
+        ++answered;
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return answered > 50; }));
+  WriteConfig("model3", R"({"max_batch_size": 8})");
+  server_->RequestReload();  // as SIGHUP does
+  EXPECT_TRUE(WaitFor([&] { return max_batch() == 8; }));
+  const int at_switch = answered;
+  ASSERT_TRUE(WaitFor([&] { return answered > at_switch + 50; }));
+  stop = true;
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failures, 0) << (errors.empty() ? "" : errors.front());
+  EXPECT_EQ(States()[Key("model3", 1)], v1::MODEL_STATE_READY);
+}
+
 TEST_F(ModelLifecycleTest, CorruptNewVersionFailsAndTheOldOneServes) {
   AddVersion("model3", 1);
   Start();
