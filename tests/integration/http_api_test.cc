@@ -99,18 +99,9 @@ class HttpApiTest : public ::testing::Test {
 
   // gcnserve_requests_total{protocol, code}, summed over models.
   double Count(const std::string& protocol, const std::string& code) {
-    double total = 0;
-    for (const auto& family : running_->server().metrics().registry()->Collect()) {
-      if (family.name != "gcnserve_requests_total") continue;
-      for (const auto& metric : family.metric) {
-        std::map<std::string, std::string> labels;
-        for (const auto& pair : metric.label) labels[pair.name] = pair.value;
-        if (labels["protocol"] == protocol && labels["code"] == code) {
-          total += metric.counter.value;
-        }
-      }
-    }
-    return total;
+    return Total([&](std::map<std::string, std::string>& labels) {
+      return labels["protocol"] == protocol && labels["code"] == code;
+    });
   }
 
   // gcnserve_requests_total summed over the labels that `match` accepts.

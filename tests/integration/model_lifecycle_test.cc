@@ -9,7 +9,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <future>
@@ -51,6 +53,51 @@ bool WaitFor(const std::function<bool()>& condition) {
   }
   return true;
 }
+
+// Clients that classify with `client` from 8 threads until stopped,
+// counting answers and failures; `seen` is told of each answer.
+class ClientLoad {
+ public:
+  ClientLoad(ClassifierClient* client, v1::ClassifyRequest request,
+             std::function<void(const v1::ClassifyResponse&)> seen = nullptr) {
+    for (int i = 0; i < 8; ++i) {
+      threads_.emplace_back([this, client, request, seen] {
+        while (!stop_) {
+          v1::ClassifyResponse response;
+          grpc::Status status = client->Classify(request, &response);
+          if (!status.ok()) {
+            ++failures_;
+            std::lock_guard<std::mutex> lock(mu_);
+            if (first_error_.empty()) first_error_ = status.error_message();
+            continue;
+          }
+          ++answered_;
+          if (seen) seen(response);
+        }
+      });
+    }
+  }
+  ~ClientLoad() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+  int answered() const { return answered_; }
+  int failures() const { return failures_; }
+  std::string first_error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_error_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> answered_{0}, failures_{0};
+  std::mutex mu_;
+  std::string first_error_;
+  std::vector<std::thread> threads_;
+};
 
 double Counter(Metrics& metrics, const std::string& name,
                const std::map<std::string, std::string>& labels) {
@@ -160,45 +207,25 @@ class ModelLifecycleTest : public ::testing::Test {
 TEST_F(ModelLifecycleTest, NewVersionIsPickedUpWhileClientsSendWithNoFailure) {
   AddVersion("model3", 1);
   Start();
-  const std::string image = SampleImage();
-  std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, answered{0};
+  v1::ClassifyRequest request;
+  request.set_image(SampleImage());
   std::atomic<int64_t> newest_seen{0};
-  std::vector<std::thread> clients;
-  std::mutex errors_mu;
-  std::vector<std::string> errors;
-  for (int i = 0; i < 8; ++i) {
-    clients.emplace_back([&] {
-      v1::ClassifyRequest request;
-      request.set_image(image);
-      while (!stop) {
-        v1::ClassifyResponse response;
-        grpc::Status status = client_->Classify(request, &response);
-        if (!status.ok()) {
-          ++failures;
-          std::lock_guard<std::mutex> lock(errors_mu);
-          errors.push_back(status.error_message());
-          continue;
-        }
-        ++answered;
-        int64_t seen = newest_seen;
-        while (response.version() > seen &&
-               !newest_seen.compare_exchange_weak(seen, response.version())) {
-        }
-      }
-    });
-  }
-  ASSERT_TRUE(WaitFor([&] { return answered > 50; }));
+  ClientLoad load(client_.get(), request, [&](const v1::ClassifyResponse& response) {
+    int64_t seen = newest_seen;
+    while (response.version() > seen &&
+           !newest_seen.compare_exchange_weak(seen, response.version())) {
+    }
+  });
+  ASSERT_TRUE(WaitFor([&] { return load.answered() > 50; }));
   AddVersion("model3", 2);
   ASSERT_TRUE(server_->ReloadNow().ok());
   EXPECT_TRUE(WaitFor([&] { return newest_seen == 2; }));
-  int at_switch = answered;
-  ASSERT_TRUE(WaitFor([&] { return answered > at_switch + 50; }));
+  int at_switch = load.answered();
+  ASSERT_TRUE(WaitFor([&] { return load.answered() > at_switch + 50; }));
   // Version 1 leaves once its requests are done (policy: the newest one).
   EXPECT_TRUE(WaitFor([&] { return States().count(Key("model3", 1)) == 0; }));
-  stop = true;
-  for (auto& client : clients) client.join();
-  EXPECT_EQ(failures, 0) << (errors.empty() ? "" : errors.front());
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.first_error();
   EXPECT_EQ(States()[Key("model3", 2)], v1::MODEL_STATE_READY);
 }
 
@@ -218,35 +245,15 @@ TEST_F(ModelLifecycleTest, ChangedSettingsReachTheServingVersionUnderLoadWithNoF
     return -1;
   };
   ASSERT_EQ(max_batch(), 16);
-  std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, answered{0};
-  std::mutex errors_mu;
-  std::vector<std::string> errors;
-  std::vector<std::thread> clients;
-  for (int i = 0; i < 8; ++i) {
-    clients.emplace_back([&] {
-      while (!stop) {
-        v1::ClassifyResponse response;
-        grpc::Status status = Classify("model3", &response);
-        if (!status.ok()) {
-          ++failures;
-          std::lock_guard<std::mutex> lock(errors_mu);
-          errors.push_back(status.error_message());
-          continue;
-        }
-        ++answered;
-      }
-    });
-  }
-  ASSERT_TRUE(WaitFor([&] { return answered > 50; }));
+  ClientLoad load(client_.get(), SampleRequest("model3"));
+  ASSERT_TRUE(WaitFor([&] { return load.answered() > 50; }));
   WriteConfig("model3", R"({"max_batch_size": 8})");
   server_->RequestReload();  // as SIGHUP does
   EXPECT_TRUE(WaitFor([&] { return max_batch() == 8; }));
-  const int at_switch = answered;
-  ASSERT_TRUE(WaitFor([&] { return answered > at_switch + 50; }));
-  stop = true;
-  for (auto& client : clients) client.join();
-  EXPECT_EQ(failures, 0) << (errors.empty() ? "" : errors.front());
+  const int at_switch = load.answered();
+  ASSERT_TRUE(WaitFor([&] { return load.answered() > at_switch + 50; }));
+  load.Stop();
+  EXPECT_EQ(load.failures(), 0) << load.first_error();
   EXPECT_EQ(States()[Key("model3", 1)], v1::MODEL_STATE_READY);
 }
 
