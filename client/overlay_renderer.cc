@@ -7,6 +7,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace gcnserve {
@@ -17,7 +19,8 @@ constexpr int kGap = 40;           // between the picture and the heat map
 constexpr int kHeaderHeight = 44;  // title above the pictures
 constexpr int kStrip = 6;          // level strips beside the heat map
 constexpr int kColorBarWidth = 14;
-constexpr int kColorBarLabels = 56;
+constexpr int kColorBarLabels = 56;       // at least, right of the colour bar
+constexpr double kScaleLabelScale = 0.4;  // the colour bar's numbers
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
 constexpr double kTextScale = 0.5;
 constexpr double kTitleScale = 0.75;
@@ -48,20 +51,88 @@ struct TextItem {
   bool new_line = false;  // start a new line before this item
 };
 
-// Lays out `items` from `origin` within `width` pixels; draws them when
-// `canvas` is given. Returns the height used.
+int TextWidth(const std::string& text, double scale = kTextScale,
+              int thickness = 1) {
+  int baseline = 0;
+  return cv::getTextSize(text, kFont, scale, thickness, &baseline).width;
+}
+
+// `text`, cut and ended with "..." where it is wider than `width`.
+std::string FitToWidth(const std::string& text, int width, double scale,
+                       int thickness) {
+  if (TextWidth(text, scale, thickness) <= width) return text;
+  std::string cut = text;
+  while (!cut.empty() && TextWidth(cut + "...", scale, thickness) > width) {
+    cut.pop_back();
+  }
+  return cut + "...";
+}
+
+// The smallest and largest weight of `adjacency`, 0 included.
+std::pair<float, float> WeightRange(const v1::Adjacency& adjacency) {
+  float low = 0, high = 0;
+  for (float w : adjacency.weights()) {
+    low = std::min(low, w);
+    high = std::max(high, w);
+  }
+  return {low, high};
+}
+
+// Splits `text` into pieces no wider than `width`: between words, and inside
+// a word only where the word alone is wider than `width`.
+std::vector<std::string> BreakToWidth(const std::string& text, int width) {
+  std::vector<std::string> pieces;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    std::string word = text.substr(start, end - start);
+    start = end + 1;
+    while (!word.empty()) {
+      size_t fits = word.size();
+      while (fits > 1 && TextWidth(word.substr(0, fits)) > width) --fits;
+      pieces.push_back(word.substr(0, fits));
+      word.erase(0, fits);
+    }
+  }
+  return pieces;
+}
+
+// The items as the pieces FlowText places: an item that fits on a line stays
+// whole (a class and its probability together); a longer one goes word by
+// word, so that no piece is wider than a line.
+std::vector<TextItem> Pieces(const std::vector<TextItem>& items, int width,
+                             int swatch_width) {
+  std::vector<TextItem> pieces;
+  for (const TextItem& item : items) {
+    const int lead = item.swatch_level >= 0 ? swatch_width : 0;
+    if (TextWidth(item.text) + lead <= width) {
+      pieces.push_back(item);
+      continue;
+    }
+    std::vector<std::string> words = BreakToWidth(item.text, width - lead);
+    for (size_t i = 0; i < words.size(); ++i) {
+      pieces.push_back(
+          {words[i], i == 0 ? item.swatch_level : -1, i == 0 && item.new_line});
+    }
+  }
+  return pieces;
+}
+
+// Lays out `items` from `origin` within `width` pixels, never past it; draws
+// them when `canvas` is given. Returns the height used.
 int FlowText(cv::Mat* canvas, cv::Point origin, int width,
              const std::vector<TextItem>& items) {
   int baseline = 0;
   const int line_height =
       cv::getTextSize("Ag", kFont, kTextScale, 1, &baseline).height + 10;
-  const int space = cv::getTextSize(" ", kFont, kTextScale, 1, &baseline).width;
+  const int space = TextWidth(" ");
   const int swatch = line_height / 2 - 2;
+  const int swatch_width = swatch * 2 + 4;
   int x = 0, y = 0;
-  for (const TextItem& item : items) {
-    int text_width =
-        cv::getTextSize(item.text, kFont, kTextScale, 1, &baseline).width;
-    int item_width = text_width + (item.swatch_level >= 0 ? swatch * 2 + 4 : 0);
+  for (const TextItem& item : Pieces(items, width, swatch_width)) {
+    int item_width =
+        TextWidth(item.text) + (item.swatch_level >= 0 ? swatch_width : 0);
     if (item.new_line || (x > 0 && x + item_width > width)) {
       x = 0;
       y += line_height;
@@ -75,7 +146,7 @@ int FlowText(cv::Mat* canvas, cv::Point origin, int width,
         cv::circle(*canvas, center, swatch / 2 + 1,
                    OverlayRenderer::LevelColor(item.swatch_level), cv::FILLED,
                    cv::LINE_AA);
-        at.x += swatch * 2 + 4;
+        at.x += swatch_width;
       }
       cv::putText(*canvas, item.text, at, kFont, kTextScale, kText, 1,
                   cv::LINE_AA);
@@ -226,11 +297,7 @@ void DrawHeatmap(const v1::ClassifyResponse& response,
   const v1::Adjacency& adjacency = response.adjacency();
   const int k = adjacency.size();
   const cv::Rect area = picture.heatmap_area;
-  float low = 0, high = 0;
-  for (float w : adjacency.weights()) {
-    low = std::min(low, w);
-    high = std::max(high, w);
-  }
+  const auto [low, high] = WeightRange(adjacency);
   const float range = high > low ? high - low : 1;
   cv::Mat cells(k, k, CV_8UC1);
   for (int i = 0; i < k; ++i) {
@@ -274,11 +341,11 @@ void DrawHeatmap(const v1::ClassifyResponse& response,
   cv::resize(ramp_colored, ramp_scaled, bar.size(), 0, 0, cv::INTER_NEAREST);
   ramp_scaled.copyTo(picture.canvas(bar));
   cv::putText(picture.canvas, Number(high),
-              cv::Point(bar.br().x + 4, bar.y + 12), kFont, 0.4, kText, 1,
-              cv::LINE_AA);
+              cv::Point(bar.br().x + 4, bar.y + 12), kFont, kScaleLabelScale,
+              kText, 1, cv::LINE_AA);
   cv::putText(picture.canvas, Number(low),
-              cv::Point(bar.br().x + 4, bar.br().y), kFont, 0.4, kText, 1,
-              cv::LINE_AA);
+              cv::Point(bar.br().x + 4, bar.br().y), kFont, kScaleLabelScale,
+              kText, 1, cv::LINE_AA);
 }
 
 }  // namespace
@@ -343,7 +410,13 @@ absl::StatusOr<OverlayPicture> OverlayRenderer::Render(
     int side = std::max(scaled.rows, 2 * k);
     picture.heatmap_area = cv::Rect(picture.image_area.br().x + kGap,
                                     picture.image_area.y, side, side);
-    width = picture.heatmap_area.br().x + 10 + kColorBarWidth + kColorBarLabels;
+    const auto [low, high] = WeightRange(adjacency);
+    const int labels = 4 +
+                       std::max(TextWidth(Number(low), kScaleLabelScale),
+                                TextWidth(Number(high), kScaleLabelScale)) +
+                       kMargin / 2;
+    width = picture.heatmap_area.br().x + 10 + kColorBarWidth +
+            std::max(kColorBarLabels, labels);
   }
   width = std::max(width, 420);
 
@@ -394,8 +467,10 @@ absl::StatusOr<OverlayPicture> OverlayRenderer::Render(
   const int content_bottom =
       std::max(picture.image_area.br().y, picture.heatmap_area.br().y);
   const cv::Point text_origin(kMargin, content_bottom + 12);
-  int height = text_origin.y +
-               FlowText(nullptr, text_origin, text_width, text) + kMargin;
+  picture.legend_area =
+      cv::Rect(text_origin.x, text_origin.y, text_width,
+               FlowText(nullptr, text_origin, text_width, text));
+  int height = picture.legend_area.br().y + kMargin;
   picture.canvas = cv::Mat(height, width, CV_8UC3, kBackground);
   scaled.copyTo(picture.canvas(picture.image_area));
   picture.scale_x =
@@ -411,6 +486,10 @@ absl::StatusOr<OverlayPicture> OverlayRenderer::Render(
                           ? response.classes(0).label() + "  " +
                                 Percent(response.classes(0).probability())
                           : "no classes";
+  // Up to the heat map's title, or the margin.
+  const int title_width =
+      (k > 0 ? picture.heatmap_area.x - kGap / 2 : width - kMargin) - kMargin;
+  title = FitToWidth(title, title_width, kTitleScale, 2);
   cv::putText(picture.canvas, title, cv::Point(kMargin, kMargin + 26), kFont,
               kTitleScale, kText, 2, cv::LINE_AA);
   if (k > 0) {

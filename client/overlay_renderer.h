@@ -30,6 +30,7 @@ struct OverlayPicture {
   cv::Mat canvas;         // 8-bit BGR
   cv::Rect image_area;    // the input image, scaled, with the graph on it
   cv::Rect heatmap_area;  // the adjacency heat map; empty without adjacency
+  cv::Rect legend_area;   // the text under them, wrapped to fit inside it
   double scale_x = 1;     // canvas pixels per original-image pixel
   double scale_y = 1;
 
@@ -43,7 +44,8 @@ struct OverlayPicture {
 // when small) with the interest points on it, their size by attention score
 // and their colour by feature level, the strongest edges of the adjacency
 // between them with opacity by weight, the top classes, a legend written
-// into the picture, and a heat map of the adjacency matrix beside it.
+// into the picture (wrapped to its width, never clipped), and a heat map of
+// the adjacency matrix beside it.
 //
 // Stateless and thread-safe.
 class OverlayRenderer {

@@ -157,6 +157,129 @@ TEST(OverlayRendererTest, ResponseWithoutGraphHasNoHeatMap) {
   EXPECT_EQ(picture->image_area.size(), cv::Size(448, 448));
 }
 
+// What `--graph` asks for: no points, points without the adjacency, both.
+enum class Graph { kNone, kPoints, kFull };
+
+std::string GraphName(Graph graph) {
+  switch (graph) {
+    case Graph::kNone:
+      return "none";
+    case Graph::kPoints:
+      return "points";
+    case Graph::kFull:
+      return "full";
+  }
+  return "?";
+}
+
+// A response as the bundled Model3 gives at `graph`: 40 points spread over
+// the inside of a `width` x `height` image, on three levels.
+v1::ClassifyResponse ModelResponse(int width, int height, Graph graph) {
+  std::vector<cv::Point2f> points;
+  for (int i = 0; i < 40 && graph != Graph::kNone; ++i) {
+    points.push_back({width * (0.15f + 0.7f * (i % 8) / 7),
+                      height * (0.15f + 0.7f * (i / 8) / 4)});
+  }
+  v1::ClassifyResponse response = Response(width, height, points);
+  for (int i = 0; i < response.points_size(); ++i) {
+    response.mutable_points(i)->set_level(i % 3);
+  }
+  if (graph != Graph::kFull) response.clear_adjacency();
+  return response;
+}
+
+bool IsBackground(const cv::Vec3b& pixel) {
+  return pixel == cv::Vec3b(255, 255, 255);
+}
+
+// Checks that the text under the pictures lies inside legend_area, the
+// legend inside the canvas's margins, and its last line (the footer) inside
+// the canvas: text that ran past the width would ink the right margin.
+void ExpectLegendFits(const OverlayPicture& picture) {
+  const cv::Mat& canvas = picture.canvas;
+  const cv::Rect legend = picture.legend_area;
+  ASSERT_FALSE(legend.empty());
+  EXPECT_GE(legend.x, 8);
+  EXPECT_LE(legend.br().x, canvas.cols - 8);
+  EXPECT_LE(legend.br().y, canvas.rows - 8);
+  int outside = 0, inside = 0, lowest = -1;
+  for (int y = legend.y; y < canvas.rows; ++y) {
+    for (int x = 0; x < canvas.cols; ++x) {
+      if (IsBackground(canvas.at<cv::Vec3b>(y, x))) continue;
+      if (legend.contains({x, y})) {
+        ++inside;
+        lowest = y;
+      } else {
+        ++outside;
+      }
+    }
+  }
+  EXPECT_EQ(outside, 0) << "legend pixels outside " << legend << " on a "
+                        << canvas.size() << " canvas";
+  EXPECT_GT(inside, 0);
+  EXPECT_GT(lowest, legend.br().y - 24) << "the last line is not drawn";
+}
+
+TEST(OverlayRendererTest, LegendFitsAtEveryGraphSettingAndImageShape) {
+  const cv::Size sizes[] = {{28, 28},   {1, 1},       {280, 28},    {28, 280},
+                            {64, 48},   {448, 448},   {1024, 1024}, {640, 480},
+                            {480, 640}, {4000, 3000}, {3000, 4000}, {5000, 200},
+                            {200, 5000}};
+  for (Graph graph : {Graph::kNone, Graph::kPoints, Graph::kFull}) {
+    for (const cv::Size& size : sizes) {
+      SCOPED_TRACE("--graph " + GraphName(graph) + ", " +
+                   std::to_string(size.width) + "x" +
+                   std::to_string(size.height));
+      cv::Mat image(size, CV_8UC1, cv::Scalar(0));
+      auto picture = OverlayRenderer().Render(
+          image, ModelResponse(size.width, size.height, graph));
+      ASSERT_TRUE(picture.ok()) << picture.status();
+      ExpectLegendFits(*picture);
+    }
+  }
+}
+
+TEST(OverlayRendererTest, LongWordsAndLabelsAreWrappedNotClipped) {
+  v1::ClassifyResponse response = ModelResponse(28, 28, Graph::kPoints);
+  response.mutable_classes(0)->set_label(
+      "American Staffordshire terrier, Staffordshire bull terrier");
+  response.mutable_classes(1)->set_label(std::string(120, 'w'));
+  response.set_model(std::string(80, 'm'));
+  for (int edges : {0, 3}) {
+    OverlayOptions options;
+    options.edges_per_node = edges;
+    auto picture =
+        OverlayRenderer(options).Render(cv::Mat(28, 28, CV_8UC1), response);
+    ASSERT_TRUE(picture.ok()) << picture.status();
+    ExpectLegendFits(*picture);
+    // The title is cut to the header's width, not past it.
+    const cv::Mat& canvas = picture->canvas;
+    for (int y = 0; y < picture->image_area.y; ++y) {
+      for (int x = canvas.cols - 8; x < canvas.cols; ++x) {
+        ASSERT_TRUE(IsBackground(canvas.at<cv::Vec3b>(y, x)))
+            << "title pixel at " << cv::Point(x, y);
+      }
+    }
+  }
+}
+
+TEST(OverlayRendererTest, TitleStopsBeforeTheHeatMapsTitle) {
+  v1::ClassifyResponse response = ModelResponse(28, 28, Graph::kFull);
+  response.mutable_classes(0)->set_label(
+      "American Staffordshire terrier, Staffordshire bull terrier");
+  auto picture = OverlayRenderer().Render(cv::Mat(28, 28, CV_8UC1), response);
+  ASSERT_TRUE(picture.ok()) << picture.status();
+  const cv::Mat& canvas = picture->canvas;
+  // Between the picture's right edge and the heat map, above both: blank.
+  for (int y = 0; y < picture->image_area.y; ++y) {
+    for (int x = picture->image_area.br().x + 20; x < picture->heatmap_area.x;
+         ++x) {
+      ASSERT_TRUE(IsBackground(canvas.at<cv::Vec3b>(y, x)))
+          << "title pixel at " << cv::Point(x, y);
+    }
+  }
+}
+
 TEST(OverlayRendererTest, BadInputsAreErrors) {
   v1::ClassifyResponse response = Response(28, 28, {{1, 1}, {2, 2}});
   auto undecodable =
