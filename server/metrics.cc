@@ -16,6 +16,11 @@ Histogram::BucketBoundaries DurationBuckets() {
   return buckets;
 }
 
+// Finer towards 1, where a trained model's answers gather.
+Histogram::BucketBoundaries ConfidenceBuckets() {
+  return {0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999};
+}
+
 Histogram::BucketBoundaries BatchSizeBuckets() {
   return {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128};
 }
@@ -23,7 +28,8 @@ Histogram::BucketBoundaries BatchSizeBuckets() {
 }  // namespace
 
 Metrics::Metrics(const std::string& version, const std::string& torch_version,
-                 const std::string& device)
+                 const std::string& device,
+                 const DriftMonitor::Options& drift)
     : registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
                     .Name("gcnserve_requests_total")
@@ -63,11 +69,16 @@ Metrics::Metrics(const std::string& version, const std::string& torch_version,
                          .Name("gcnserve_model_load_failures_total")
                          .Help("Model versions that failed to load or warm up.")
                          .Register(*registry_)),
+      confidence_(prometheus::BuildHistogram()
+                      .Name("gcnserve_prediction_confidence")
+                      .Help("Top-1 probability of each answer.")
+                      .Register(*registry_)),
       inflight_(&prometheus::BuildGauge()
                      .Name("gcnserve_inflight_requests")
                      .Help("Requests received and not yet answered.")
                      .Register(*registry_)
-                     .Add({})) {
+                     .Add({})),
+      drift_(*registry_, drift) {
   prometheus::BuildGauge()
       .Name("gcnserve_build_info")
       .Help("Build facts; the value is always 1.")
@@ -93,6 +104,8 @@ Metrics::Model* Metrics::ForModel(const std::string& model) {
       &batch_size_.Add({{"model", model}}, BatchSizeBuckets()),
       &queue_depth_.Add({{"model", model}}),
       &queue_capacity_.Add({{"model", model}}),
+      &confidence_.Add({{"model", model}}, ConfidenceBuckets()),
+      &drift_,
   });
   return children.get();
 }

@@ -15,6 +15,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "server/drift_monitor.h"
+#include "server/drift_registry.h"
 
 namespace gcnserve {
 
@@ -34,10 +36,13 @@ class Metrics {
     // Both sum over the model's served versions, each with its own queue.
     prometheus::Gauge* queue_depth;
     prometheus::Gauge* queue_capacity;  // max_queue_size of each queue
+    prometheus::Histogram* confidence;  // top-1 probability of each answer
+    DriftRegistry* drift;               // the Metrics' one
   };
 
+  // `drift`: the window of every version's drift monitor.
   Metrics(const std::string& version, const std::string& torch_version,
-          const std::string& device);
+          const std::string& device, const DriftMonitor::Options& drift = {});
 
   // The children for `model`, created on first use.
   Model* ForModel(const std::string& model);
@@ -49,6 +54,8 @@ class Metrics {
   void SetModelReady(const std::string& model, int64_t version, bool ready);
   void CountLoadFailure(const std::string& model);
   prometheus::Gauge& inflight() { return *inflight_; }
+  // The drift gauges; Publish before rendering the registry.
+  DriftRegistry& drift() { return drift_; }
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -62,7 +69,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& queue_capacity_;
   prometheus::Family<prometheus::Gauge>& model_ready_;
   prometheus::Family<prometheus::Counter>& load_failures_;
+  prometheus::Family<prometheus::Histogram>& confidence_;
   prometheus::Gauge* inflight_;
+  DriftRegistry drift_;
 
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Model>> models_ ABSL_GUARDED_BY(mu_);

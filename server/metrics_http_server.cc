@@ -43,9 +43,10 @@ MHD_Result HandleRequest(void* cls, MHD_Connection* connection, const char* url,
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& address,
-    std::shared_ptr<prometheus::Registry> registry) {
+    std::shared_ptr<prometheus::Registry> registry,
+    std::function<void()> before_render) {
   std::unique_ptr<MetricsHttpServer> server(
-      new MetricsHttpServer(std::move(registry)));
+      new MetricsHttpServer(std::move(registry), std::move(before_render)));
   // A scrape is one small GET: a few connections per scraper address, each
   // with 10 s for its request, keep a slow client from holding /metrics.
   HttpGuard::Options guard;
@@ -68,6 +69,7 @@ MetricsHttpServer::~MetricsHttpServer() {
 }
 
 std::string MetricsHttpServer::Render() const {
+  if (before_render_) before_render_();
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -1,6 +1,7 @@
 #ifndef GCNSERVE_SERVER_METRICS_HTTP_SERVER_H_
 #define GCNSERVE_SERVER_METRICS_HTTP_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,9 +25,12 @@ namespace gcnserve {
 class MetricsHttpServer {
  public:
   // Listens on `address` (host:port; port 0 picks a free one).
+  // `before_render`, when set, runs before each rendering (the metrics that
+  // are computed when scraped, such as the drift scores).
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
       const std::string& address,
-      std::shared_ptr<prometheus::Registry> registry);
+      std::shared_ptr<prometheus::Registry> registry,
+      std::function<void()> before_render = nullptr);
   ~MetricsHttpServer();  // Stops serving and joins the thread.
 
   MetricsHttpServer(const MetricsHttpServer&) = delete;
@@ -38,10 +42,13 @@ class MetricsHttpServer {
   std::string Render() const;
 
  private:
-  explicit MetricsHttpServer(std::shared_ptr<prometheus::Registry> registry)
-      : registry_(std::move(registry)) {}
+  MetricsHttpServer(std::shared_ptr<prometheus::Registry> registry,
+                    std::function<void()> before_render)
+      : registry_(std::move(registry)),
+        before_render_(std::move(before_render)) {}
 
   const std::shared_ptr<prometheus::Registry> registry_;
+  const std::function<void()> before_render_;
   std::unique_ptr<HttpGuard> guard_;  // outlives daemon_
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;

@@ -1,5 +1,7 @@
 #include "server/model_metadata.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
@@ -61,6 +63,60 @@ absl::Status ParseInput(const Json& json, InputSpec& input) {
   return absl::OkStatus();
 }
 
+absl::Status ParseReference(const Json& json, int num_classes, bool has_graph,
+                            DriftReference& reference) {
+  if (!json.is_object()) return Invalid("reference", "must be an object");
+  GCN_RETURN_IF_ERROR(Read(json, "images", reference.images));
+  if (reference.images < 1) {
+    return Invalid("reference.images", "must be positive");
+  }
+  auto signals = json.find("signals");
+  if (signals == json.end() || !signals->is_object()) {
+    return Invalid("reference.signals", "must be an object");
+  }
+  for (const auto& [name, value] : signals->items()) {
+    std::optional<DriftSignal> signal = DriftSignalNamed(name);
+    if (!signal) continue;  // a signal of a newer exporter
+    const std::string field = absl::StrCat("reference.signals.", name);
+    if (!value.is_object()) return Invalid(field, "must be an object");
+    DriftReference::Signal parsed{*signal, {}, {}};
+    GCN_RETURN_IF_ERROR(Read(value, "fractions", parsed.fractions));
+    if (value.contains("edges")) {
+      GCN_RETURN_IF_ERROR(Read(value, "edges", parsed.edges));
+    }
+    if (IsGraphSignal(*signal) && !has_graph) {
+      return Invalid(field, "needs a model with a graph");
+    }
+    const size_t bins = *signal == DriftSignal::kPredictedClass
+                            ? static_cast<size_t>(num_classes)
+                            : parsed.edges.size() + 1;
+    if (*signal == DriftSignal::kPredictedClass && !parsed.edges.empty()) {
+      return Invalid(field, "has one bin per class and no edges");
+    }
+    if (parsed.fractions.size() != bins || bins > 4096) {
+      return Invalid(field, absl::StrCat("needs ", bins,
+                                         " fractions (at most 4096)"));
+    }
+    double sum = 0;
+    for (double f : parsed.fractions) {
+      if (!(f >= 0 && f <= 1)) return Invalid(field, "fractions must be in [0, 1]");
+      sum += f;
+    }
+    if (std::abs(sum - 1) > 1e-6) return Invalid(field, "fractions must sum to 1");
+    for (size_t i = 0; i < parsed.edges.size(); ++i) {
+      if (!std::isfinite(parsed.edges[i]) ||
+          (i > 0 && parsed.edges[i] < parsed.edges[i - 1])) {
+        return Invalid(field, "edges must be finite and ascending");
+      }
+    }
+    for (const DriftReference::Signal& seen : reference.signals) {
+      if (seen.signal == *signal) return Invalid(field, "appears twice");
+    }
+    reference.signals.push_back(std::move(parsed));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ModelMetadata> ParseJson(const Json& json) {
   if (!json.is_object()) {
     return absl::InvalidArgumentError("gcnserve.json: not a JSON object");
@@ -104,6 +160,13 @@ absl::StatusOr<ModelMetadata> ParseJson(const Json& json) {
     if (meta.adjacency != "similarity" && meta.adjacency != "euclidean") {
       return Invalid("adjacency", "must be 'similarity' or 'euclidean'");
     }
+  }
+  if (auto it = json.find("reference"); it != json.end()) {
+    DriftReference reference;
+    GCN_RETURN_IF_ERROR(ParseReference(*it,
+                                       static_cast<int>(meta.labels.size()),
+                                       meta.has_graph(), reference));
+    meta.reference = std::move(reference);
   }
   return meta;
 }

@@ -2,11 +2,13 @@
 #define GCNSERVE_SERVER_MODEL_METADATA_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/drift_reference.h"
 
 namespace gcnserve {
 
@@ -38,6 +40,9 @@ struct ModelMetadata {
   std::string adjacency;     // similarity | euclidean; empty without a graph
   std::string dataset;
   std::map<std::string, double> metrics;
+  // Optional: the drift reference; without it the version is served without
+  // drift metrics. Unknown signal names in it are skipped.
+  std::optional<DriftReference> reference;
   // Not in gcnserve.json: the short SHA-256 of the model.pt it came from
   // (ShortFileDigest), set by the loader; empty when not known.
   std::string digest;

@@ -1,5 +1,6 @@
 #include "server/served_model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -24,6 +25,7 @@ ServedModel::ServedModel(std::string name, int64_t version,
                     options.max_decode_bytes),
       metrics_(metrics),
       clock_(clock),
+      drift_(metrics->drift->Add(name_, version, metadata_, clock)),
       batcher_(options.batching,
                [this](Batch batch, int instance) {
                  Process(std::move(batch), instance);
@@ -72,6 +74,13 @@ void ServedModel::Process(Batch batch, int instance) {
     } else {
       batch[i]->fail(output.status());
     }
+  }
+  if (!output.ok()) return;
+  for (int i = 0; i < size; ++i) {
+    const float* p =
+        output->probabilities.data() + static_cast<size_t>(i) * output->classes;
+    metrics_->confidence->Observe(*std::max_element(p, p + output->classes));
+    if (drift_) drift_->Record(*output, i);
   }
 }
 

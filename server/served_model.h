@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "server/batcher.h"
 #include "server/clock.h"
+#include "server/drift_monitor.h"
 #include "server/image_preprocessor.h"
 #include "server/metrics.h"
 #include "server/model_metadata.h"
@@ -64,7 +65,8 @@ class ServedModel {
 
  private:
   // Runs one batch: stacks the inputs, runs the model, completes every task,
-  // or fails every task with the model's error.
+  // or fails every task with the model's error; then, the answers sent,
+  // records each one's confidence and drift signals.
   void Process(Batch batch, int instance);
 
   // What one instance's batch thread owns.
@@ -81,6 +83,8 @@ class ServedModel {
   std::vector<Instance> instances_;  // [i] used by batch thread i only
   Metrics::Model* const metrics_;
   Clock* const clock_;
+  // Null when the export carries no drift reference.
+  const std::shared_ptr<DriftMonitor> drift_;
   Batcher batcher_;  // last: its threads use the members above
 };
 

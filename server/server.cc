@@ -162,12 +162,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   std::unique_ptr<Server> server(new Server);
   Server* self = server.get();
   server->options_ = options;
+  DriftMonitor::Options drift;
+  drift.window_requests = options.drift_window_requests;
+  drift.window = std::chrono::duration_cast<Clock::Duration>(
+      std::chrono::duration<double>(options.drift_window_s));
+  drift.min_requests = options.drift_min_requests;
   server->metrics_ = std::make_unique<Metrics>(
-      GCNSERVE_VERSION, TorchModelRunner::TorchVersion(), options.device);
+      GCNSERVE_VERSION, TorchModelRunner::TorchVersion(), options.device,
+      drift);
   if (!options.metrics_address.empty()) {
-    GCN_ASSIGN_OR_RETURN(server->metrics_http_,
-                         MetricsHttpServer::Start(options.metrics_address,
-                                                  server->metrics_->registry()));
+    Metrics* metrics = server->metrics_.get();
+    GCN_ASSIGN_OR_RETURN(
+        server->metrics_http_,
+        MetricsHttpServer::Start(options.metrics_address, metrics->registry(),
+                                 [metrics] { metrics->drift().Publish(); }));
   }
   ModelManager::Options manager_options;
   manager_options.repository = options.model_repository;

@@ -203,6 +203,18 @@ const std::vector<Flag>& Flags() {
               "seconds between scans of the model repository for new, changed "
               "or removed versions; 0 scans only at start and on SIGHUP",
               &ServerOptions::repository_poll_s, 86400),
+      Integer("drift-window-requests",
+              "answers each model version's drift summary keeps (the last "
+              "N); fixed memory per version",
+              &ServerOptions::drift_window_requests, 1, 1'000'000),
+      Seconds("drift-window-s",
+              "seconds an answer stays in the drift summary",
+              &ServerOptions::drift_window_s, 7 * 86400),
+      Integer("drift-min-requests",
+              "answers the drift summary must hold before "
+              "gcnserve_drift_score is published; at most "
+              "--drift-window-requests",
+              &ServerOptions::drift_min_requests, 1, 1'000'000),
       Text("tls-cert",
            "PEM certificate chain to serve gRPC and the HTTP port over TLS "
            "(with --tls-key); empty: plaintext. /metrics stays plain HTTP",
@@ -276,6 +288,17 @@ absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
         " is not allowed: at least --max-decode-bytes (",
         options.max_decode_bytes, "), or an image within the per-image limit "
         "could never be decoded"));
+  }
+  if (options.drift_min_requests > options.drift_window_requests) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--drift-min-requests=", options.drift_min_requests,
+        " is not allowed: at most --drift-window-requests (",
+        options.drift_window_requests, "), or no score would ever be "
+        "published"));
+  }
+  if (!(options.drift_window_s > 0)) {
+    return absl::InvalidArgumentError(
+        "--drift-window-s=0 is not allowed: the window must be positive");
   }
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError(

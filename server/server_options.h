@@ -63,6 +63,12 @@ struct ServerOptions {
   // balancers to notice.
   double drain_grace_s = 0;
   double repository_poll_s = 0;   // 0: scan only at start and on SIGHUP
+  // Each served version's drift window (DriftMonitor::Options): its last
+  // drift_window_requests answers, none older than drift_window_s; no score
+  // is published while it holds fewer than drift_min_requests.
+  int drift_window_requests = 1000;
+  double drift_window_s = 600;
+  int drift_min_requests = 200;
   // gRPC and the HTTP port over TLS: PEM certificate chain and private key
   // (both or neither; neither: plaintext). With tls_client_ca as well, gRPC
   // clients must present a certificate signed by one of its PEM roots

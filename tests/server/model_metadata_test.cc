@@ -89,6 +89,59 @@ TEST(ModelMetadataTest, RefusesNamingTheField) {
   }
 }
 
+nlohmann::json Reference() {
+  return nlohmann::json::parse(R"({
+    "split": "val", "images": 100,
+    "signals": {
+      "predicted_class": {"fractions": [0.5, 0.25, 0.25]},
+      "confidence": {"edges": [0.5, 0.9], "fractions": [0.1, 0.2, 0.7]},
+      "border": {"edges": [0.1], "fractions": [0.5, 0.5]},
+      "a_newer_signal": {"whatever": 1}}})");
+}
+
+TEST(ModelMetadataTest, TheReferenceIsOptional) {
+  auto without = ModelMetadata::Parse(Valid().dump());
+  ASSERT_TRUE(without.ok());
+  EXPECT_FALSE(without->reference.has_value());
+  nlohmann::json json = Valid();
+  json["reference"] = Reference();
+  auto with = ModelMetadata::Parse(json.dump());
+  ASSERT_TRUE(with.ok()) << with.status();
+  ASSERT_TRUE(with->reference.has_value());
+  EXPECT_EQ(with->reference->images, 100);
+  ASSERT_EQ(with->reference->signals.size(), 3u);  // the unknown one skipped
+  EXPECT_EQ(with->reference->signals[1].signal, DriftSignal::kConfidence);
+  EXPECT_EQ(with->reference->signals[1].edges.size(), 2u);
+}
+
+TEST(ModelMetadataTest, RefusesABrokenReferenceNamingTheSignal) {
+  auto refused = [](auto mutate) {
+    nlohmann::json json = Valid();
+    json["reference"] = Reference();
+    mutate(json);
+    auto meta = ModelMetadata::Parse(json.dump());
+    return meta.ok() ? std::string("ok") : std::string(meta.status().message());
+  };
+  EXPECT_THAT(refused([](nlohmann::json& j) {
+                j["reference"]["signals"]["predicted_class"]["fractions"] = {1.0};
+              }),
+              HasSubstr("reference.signals.predicted_class"));
+  EXPECT_THAT(refused([](nlohmann::json& j) {
+                j["reference"]["signals"]["confidence"]["edges"] = {0.9, 0.5};
+              }),
+              HasSubstr("ascending"));
+  EXPECT_THAT(refused([](nlohmann::json& j) {
+                j["reference"]["signals"]["confidence"]["fractions"] = {0.5, 0.5, 0.5};
+              }),
+              HasSubstr("sum to 1"));
+  EXPECT_THAT(refused([](nlohmann::json& j) {
+                j["architecture"] = "resnet";
+                j["num_points"] = 0;
+                j.erase("adjacency");
+              }),
+              HasSubstr("needs a model with a graph"));
+}
+
 TEST(ModelMetadataTest, RefusesBrokenJson) {
   EXPECT_FALSE(ModelMetadata::Parse("{not json").ok());
   EXPECT_FALSE(ModelMetadata::Parse("[1, 2]").ok());

@@ -167,6 +167,24 @@ TEST(ServerOptionsTest, DecodeBudgetsPassACameraPhotoAndRefuseTheAttack) {
   EXPECT_EQ((*set)->max_decode_bytes_in_flight, 3'000'000);
 }
 
+TEST(ServerOptionsTest, DriftWindowIsBoundedAndHoldsItsMinimum) {
+  auto options = Parse({});
+  ASSERT_TRUE(options.ok());
+  EXPECT_EQ((*options)->drift_window_requests, 1000);
+  EXPECT_EQ((*options)->drift_window_s, 600);
+  EXPECT_EQ((*options)->drift_min_requests, 200);
+  auto set = Parse({"--drift-window-requests=50", "--drift-min-requests=50",
+                    "--drift-window-s=30"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ((*set)->drift_window_requests, 50);
+  auto refused = Parse({"--drift-window-requests=50"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--drift-min-requests"),
+            std::string::npos);
+  EXPECT_FALSE(Parse({"--drift-window-s=0"}).ok());
+  EXPECT_FALSE(Parse({"--drift-window-requests=0"}).ok());
+}
+
 TEST(ServerOptionsTest, TlsIsOffByDefaultAndTakesItsFiles) {
   auto plain = Parse({});
   ASSERT_TRUE(plain.ok());
