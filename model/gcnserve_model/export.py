@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ from torch import nn
 from .config import ARCHITECTURES, FASHION_MNIST_LABELS, PRESETS_BY_ARCH, ModelConfig, preset
 from .metadata import METADATA_FILE, build_metadata, validate_metadata
 from .models import build_model
+from .reference import compute_reference, fashion_mnist_batches
 
 MODEL_FILE = "model.pt"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -79,11 +80,15 @@ def verify_export(path: Path, model: nn.Module, config: ModelConfig, batch_size:
 
 def export_model(model: nn.Module, config: ModelConfig, repository: Path, name: str, version: int,
                  labels: Sequence[str], dataset: str = "fashion-mnist",
-                 metrics: Optional[Mapping[str, float]] = None, overwrite: bool = False) -> Path:
+                 metrics: Optional[Mapping[str, float]] = None, overwrite: bool = False,
+                 reference_batches: Optional[Iterable[torch.Tensor]] = None,
+                 reference_split: str = "val") -> Path:
     """Scripts `model`, verifies it and writes it into `repository`.
 
-    Returns the path of the written model.pt. Refuses to replace an existing
-    version unless `overwrite`.
+    With `reference_batches` (input batches of the validation split) the
+    metadata carries the drift reference of the model's answers on them
+    (reference.py). Returns the path of the written model.pt. Refuses to
+    replace an existing version unless `overwrite`.
     """
     if not _NAME.match(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'")
@@ -91,7 +96,11 @@ def export_model(model: nn.Module, config: ModelConfig, repository: Path, name: 
         raise ValueError(f"version must be a positive integer, got {version!r}")
     if len(labels) != config.num_classes:
         raise ValueError(f"{len(labels)} labels for {config.num_classes} classes")
-    meta = build_metadata(config, name, labels, dataset, metrics)
+    reference = None
+    if reference_batches is not None:
+        reference = compute_reference(model, reference_batches, config.num_classes, config.input_height,
+                                      config.input_width, reference_split)
+    meta = build_metadata(config, name, labels, dataset, metrics, reference)
     model_dir = Path(repository) / name
     version_dir = model_dir / str(version)
     target = version_dir / MODEL_FILE
@@ -204,6 +213,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--dataset", default="fashion-mnist", help="dataset name recorded in the metadata")
     parser.add_argument("--metrics-json", help="metrics to record: a JSON object inline or a file holding one")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.add_argument("--reference", choices=("val", "none"),
+                        help="drift reference of the answers on Fashion-MNIST's validation split, or none "
+                             "(default: val with the Fashion-MNIST labels, none with --labels)")
     return parser.parse_args(argv)
 
 
@@ -218,8 +230,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         model = build_model(config)
         if state is not None:
             model.load_state_dict(state)
+        reference = args.reference or ("none" if args.labels else "val")
+        batches = (fashion_mnist_batches(build_metadata(config, "m", labels, args.dataset)["input"])
+                   if reference == "val" else None)
         path = export_model(model, config, args.repository, args.name or config.architecture, args.version, labels,
-                            dataset=args.dataset, metrics=metrics, overwrite=args.overwrite)
+                            dataset=args.dataset, metrics=metrics, overwrite=args.overwrite,
+                            reference_batches=batches, reference_split="fashion-mnist val")
     except (ValueError, OSError, ExportError, RuntimeError) as e:
         print(f"export failed: {e}", file=sys.stderr)
         return 1

@@ -12,7 +12,8 @@ out. Mean and std are measured on the training images. Each epoch is
 validated (accuracy, per-class accuracy, expected calibration error); the
 best epoch (accuracy, then loss) is exported through export.export_model
 (scripted, verified, renamed into place) with the labels, input, dataset and
-validation metrics in its gcnserve.json, so a running server picks it up
+validation metrics and the drift reference of its answers on the validation
+images (reference.py) in its gcnserve.json, so a running server picks it up
 on its next scan. Checkpoints for --resume go to --checkpoints (default
 REPO/.fit/NAME: a hidden folder, which the server does not read).
 
@@ -378,7 +379,8 @@ def fit(args: argparse.Namespace, ctx: Context) -> Optional[Path]:
         version = next_version(args.repository / args.name)
         path = export_model(final, config, args.repository, args.name, version, folder.labels,
                             dataset=folder.root.resolve().name or "folder",
-                            metrics=_metrics(saved["val"], folder.labels, saved["epoch"], folder))
+                            metrics=_metrics(saved["val"], folder.labels, saved["epoch"], folder),
+                            reference_batches=(x for x, _, _ in val_loader), reference_split="val")
         ctx.log(f"best epoch {saved['epoch']}: val accuracy {saved['val']['accuracy']:.4f}, ECE "
                 f"{saved['val']['ece']:.4f}; exported {path} (version {version}) in {time.time() - started:.0f} s")
     ctx.barrier()

@@ -24,10 +24,13 @@ TOP_LEVEL_KEYS = ("name", "architecture", "input", "labels", "num_points", "adja
 # A model without a graph (resnet) has num_points 0 and no adjacency key.
 GRAPHLESS_KEYS = tuple(k for k in TOP_LEVEL_KEYS if k != "adjacency")
 INPUT_KEYS = ("height", "width", "channels", "color", "mean", "std", "resize")
+# Optional: the drift reference (reference.py); an export without one serves without drift metrics.
+REFERENCE_KEY = "reference"
 
 
 def build_metadata(config: ModelConfig, name: str, labels: Sequence[str], dataset: str,
-                   metrics: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
+                   metrics: Optional[Mapping[str, float]] = None,
+                   reference: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     meta = {
         "name": name,
         "architecture": config.architecture,
@@ -47,6 +50,8 @@ def build_metadata(config: ModelConfig, name: str, labels: Sequence[str], datase
     }
     if config.architecture in ADJACENCY:
         meta["adjacency"] = ADJACENCY[config.architecture]
+    if reference is not None:
+        meta[REFERENCE_KEY] = dict(reference)
     validate_metadata(meta)
     return meta
 
@@ -103,6 +108,9 @@ def validate_metadata(meta: Mapping[str, Any]) -> None:
     metrics = meta["metrics"]
     if not isinstance(metrics, Mapping) or not all(isinstance(k, str) and _is_number(v) for k, v in metrics.items()):
         raise ValueError("metrics must map names to finite numbers")
+    if REFERENCE_KEY in meta:
+        from .reference import validate_reference
+        validate_reference(meta[REFERENCE_KEY], len(labels), meta["architecture"] != "resnet")
 
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
