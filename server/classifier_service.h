@@ -72,6 +72,10 @@ class ClassifierService final : public v1::Classifier::CallbackService {
               v1::ClassifyResponse* response,
               std::shared_ptr<ServedModel>* used, Done done);
 
+  // The CallContext of a gRPC call: its deadline on the service's clock,
+  // its cancellation (for the adapters of other gRPC protocols).
+  CallContext GrpcContext(grpc::CallbackServerContext* context) const;
+
   // Every model and version the manager knows, as ListModels answers.
   void DescribeModels(v1::ListModelsResponse* response) const;
 
@@ -95,9 +99,6 @@ class ClassifierService final : public v1::Classifier::CallbackService {
  private:
   struct Call;
   class Stream;
-  // The CallContext of a gRPC call: its deadline on clock_, its
-  // cancellation.
-  CallContext GrpcContext(grpc::CallbackServerContext* context) const;
   // Decodes the call's image, unless its deadline has passed or its client
   // has cancelled: then it answers DEADLINE_EXCEEDED or CANCELLED at once.
   void Preprocess(std::shared_ptr<Call> call);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "server/bounded_json.h"
 #include "server/bounded_text.h"
 #include "server/connection_watch.h"
+#include "server/response_builder.h"
 #include "server/viewer_assets.h"
 
 #ifndef GCNSERVE_VERSION
@@ -207,6 +209,9 @@ absl::StatusOr<std::vector<const std::string*>> TensorStrings(
   return out;
 }
 
+// Images one v2 infer request may carry.
+constexpr int64_t kMaxV2Images = 256;
+
 // The number of elements a v2 tensor's `shape` says: a list of non-negative
 // integers, multiplied without overflow.
 absl::StatusOr<int64_t> ShapeElements(const json* shape, const std::string& input) {
@@ -332,34 +337,63 @@ absl::Status HttpApi::Run(const HttpRequest& http,
                           const v1::ClassifyRequest& request,
                           v1::ClassifyResponse* response,
                           Counted& counted) const {
-  counted.model = models_->MetricLabel(request.model());
+  return RunAll(http, &request, response, 1, counted);
+}
+
+absl::Status HttpApi::RunAll(const HttpRequest& http,
+                             const v1::ClassifyRequest* requests,
+                             v1::ClassifyResponse* responses, int n,
+                             Counted& counted) const {
+  counted.model = models_->MetricLabel(requests[0].model());
   CallContext context;
   context.protocol = CallContext::Protocol::kHttp;
   absl::StatusOr<Clock::TimePoint> deadline =
       Deadline(http.grpc_timeout, clock_->Now());
   if (!deadline.ok()) return deadline.status();
   context.deadline = *deadline;
-  // The client's leaving cancels the call: the batcher drops it (CANCELLED)
-  // when it next looks, which the model's Wake makes now.
+  // The client's leaving cancels the calls: the batcher drops them
+  // (CANCELLED) when it next looks, which the model's Wake makes now.
   auto gone = std::make_shared<std::atomic<bool>>(false);
   context.is_cancelled = [gone] { return gone->load(); };
   // Shared: the service may still be inside `done` when Wait returns.
   auto watch = std::make_shared<ConnectionWatch>(http.socket);
-  absl::Status answer;
-  std::shared_ptr<ServedModel> used;
+  struct Answers {
+    std::mutex mu;
+    int remaining;
+    absl::Status first_error;
+  };
+  auto answers = std::make_shared<Answers>();
+  answers->remaining = n;
+  std::vector<std::weak_ptr<ServedModel>> models;
   counted.by_service = true;
-  service_->Submit(context, &request, response, &used,
-                   [watch, &answer](const absl::Status& status) {
-                     answer = status;
-                     watch->Notify();
-                   });
-  std::weak_ptr<ServedModel> model = used;
-  used.reset();  // the version may unload once no call holds it
-  watch->Wait([&gone, &model] {
+  for (int i = 0; i < n; ++i) {
+    std::shared_ptr<ServedModel> used;
+    service_->Submit(
+        context, &requests[i], &responses[i], &used,
+        [watch, answers, i, n](const absl::Status& status) {
+          {
+            std::lock_guard<std::mutex> lock(answers->mu);
+            if (!status.ok() && answers->first_error.ok()) {
+              answers->first_error =
+                  n == 1 ? status
+                         : absl::Status(status.code(),
+                                        absl::StrCat("image ", i, ": ",
+                                                     status.message()));
+            }
+            if (--answers->remaining > 0) return;
+          }
+          watch->Notify();
+        });
+    if (used) models.push_back(used);  // weakly: the version may unload
+  }
+  watch->Wait([&gone, &models] {
     gone->store(true);
-    if (auto served = model.lock()) served->Wake();
+    for (const auto& weak : models) {
+      if (auto served = weak.lock()) served->Wake();
+    }
   });
-  return answer;
+  std::lock_guard<std::mutex> lock(answers->mu);
+  return answers->first_error;
 }
 
 HttpResponse HttpApi::Classify(const HttpRequest& http, Counted& counted) const {
@@ -476,16 +510,16 @@ HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
   }
   const int64_t classes = static_cast<int64_t>(meta.labels.size());
   const int64_t k = meta.num_points;
-  json outputs = json::array({V2Spec("probabilities", "FP32", {1, classes})});
+  json outputs = json::array({V2Spec("probabilities", "FP32", {-1, classes})});
   if (meta.has_graph()) {
-    outputs.push_back(V2Spec("points", "FP32", {1, k, 2}));
-    outputs.push_back(V2Spec("point_scores", "FP32", {1, k}));
-    outputs.push_back(V2Spec("adjacency", "FP32", {1, k, k}));
+    outputs.push_back(V2Spec("points", "FP32", {-1, k, 2}));
+    outputs.push_back(V2Spec("point_scores", "FP32", {-1, k}));
+    outputs.push_back(V2Spec("adjacency", "FP32", {-1, k, k}));
   }
   return Json(200, json{{"name", name},
                         {"versions", versions},
                         {"platform", "pytorch_torchscript"},
-                        {"inputs", json::array({V2Spec("image", "BYTES", {1})})},
+                        {"inputs", json::array({V2Spec("image", "BYTES", {-1})})},
                         {"outputs", outputs}}
                        .dump(-1, ' ', false, json::error_handler_t::replace));
 }
@@ -535,12 +569,19 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
         "input '", EchoText(input_name), "' holds ", data->size(),
         " elements where its shape says ", *elements)));
   }
-  std::string image;
-  if (data->size() != 1 || !absl::Base64Unescape(*(*data)[0], &image)) {
+  if (data->empty() || static_cast<int64_t>(data->size()) > kMaxV2Images) {
     return V2Error(absl::InvalidArgumentError(absl::StrCat(
-        "input '", EchoText(input_name),
-        "' must hold one element, the encoded image in base64; it holds ",
-        data->size())));
+        "input '", EchoText(input_name), "' must hold 1 to ", kMaxV2Images,
+        " elements, each an encoded image in base64; it holds ", data->size())));
+  }
+  const int n = static_cast<int>(data->size());
+  std::vector<v1::ClassifyRequest> requests(n);
+  for (int i = 0; i < n; ++i) {
+    if (!absl::Base64Unescape(*(*data)[i], requests[i].mutable_image())) {
+      return V2Error(absl::InvalidArgumentError(absl::StrCat(
+          "input '", EchoText(input_name), "': element ", i,
+          " is not an encoded image in base64")));
+    }
   }
   std::vector<std::string> wanted;
   if (body.contains("outputs") && !body["outputs"].is_array()) {
@@ -569,49 +610,55 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
            std::find(wanted.begin(), wanted.end(), name) != wanted.end();
   };
 
-  v1::ClassifyRequest request;
-  request.set_model(model->name());
-  request.set_version(model->version());
-  request.set_image(std::move(image));
-  request.set_top_k(static_cast<int32_t>(meta.labels.size()));
-  request.set_graph(!meta.has_graph()       ? v1::GRAPH_DETAIL_NONE
-                    : wants("adjacency")    ? v1::GRAPH_DETAIL_FULL
-                                            : v1::GRAPH_DETAIL_POINTS);
   std::string id = body.contains("id") && body["id"].is_string()
                        ? body["id"].get<std::string>()
                        : "";
-  request.set_request_id(id);
-  v1::ClassifyResponse response;
-  absl::Status status = Run(http, request, &response, counted);
+  for (v1::ClassifyRequest& request : requests) {
+    request.set_model(model->name());
+    request.set_version(model->version());
+    request.set_top_k(static_cast<int32_t>(meta.labels.size()));
+    request.set_graph(!meta.has_graph()       ? v1::GRAPH_DETAIL_NONE
+                      : wants("adjacency")    ? v1::GRAPH_DETAIL_FULL
+                                              : v1::GRAPH_DETAIL_POINTS);
+    request.set_request_id(id.substr(0, kMaxRequestIdBytes));
+  }
+  std::vector<v1::ClassifyResponse> responses(n);
+  absl::Status status =
+      RunAll(http, requests.data(), responses.data(), n, counted);
   if (!status.ok()) return V2Error(status);
 
+  // [N, ...] tensors, image i's rows i.
   json outputs = json::array();
   const int64_t classes = static_cast<int64_t>(meta.labels.size());
-  if (wants("probabilities")) {
-    std::vector<float> probabilities(classes, 0.0f);
+  const int64_t k = meta.num_points;
+  std::vector<float> probabilities(n * classes, 0.0f), points, scores, adjacency;
+  for (int i = 0; i < n; ++i) {
+    const v1::ClassifyResponse& response = responses[i];
     for (const v1::ClassScore& score : response.classes()) {
-      probabilities[score.index()] = score.probability();
+      probabilities[i * classes + score.index()] = score.probability();
     }
-    outputs.push_back(V2Tensor("probabilities", {1, classes}, probabilities));
-  }
-  if (meta.has_graph()) {
-    const int64_t k = response.points_size();
-    std::vector<float> points, scores;
     for (const v1::InterestPoint& point : response.points()) {
       points.push_back(point.x());
       points.push_back(point.y());
       scores.push_back(point.score());
     }
-    if (wants("points")) outputs.push_back(V2Tensor("points", {1, k, 2}, points));
+    const auto& weights = response.adjacency().weights();
+    adjacency.insert(adjacency.end(), weights.begin(), weights.end());
+  }
+  const int64_t rows = n;
+  if (wants("probabilities")) {
+    outputs.push_back(V2Tensor("probabilities", {rows, classes}, probabilities));
+  }
+  if (meta.has_graph()) {
+    if (wants("points")) outputs.push_back(V2Tensor("points", {rows, k, 2}, points));
     if (wants("point_scores")) {
-      outputs.push_back(V2Tensor("point_scores", {1, k}, scores));
+      outputs.push_back(V2Tensor("point_scores", {rows, k}, scores));
     }
     if (wants("adjacency")) {
-      const auto& weights = response.adjacency().weights();
-      outputs.push_back(V2Tensor("adjacency", {1, k, k},
-                                 std::vector<float>(weights.begin(), weights.end())));
+      outputs.push_back(V2Tensor("adjacency", {rows, k, k}, adjacency));
     }
   }
+  const v1::ClassifyResponse& response = responses[0];
   json answer = {{"model_name", model->name()},
                  {"model_version", absl::StrCat(model->version())},
                  {"parameters", {{"model_digest", response.model_digest()}}},

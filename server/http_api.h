@@ -76,6 +76,12 @@ class HttpApi {
   // Submits `request` as an HTTP call and waits for its answer.
   absl::Status Run(const HttpRequest& http, const v1::ClassifyRequest& request,
                    v1::ClassifyResponse* response, Counted& counted) const;
+  // Submits the `n` requests at once and waits for every answer; the first
+  // error (naming its image when n > 1), or OK.
+  absl::Status RunAll(const HttpRequest& http,
+                      const v1::ClassifyRequest* requests,
+                      v1::ClassifyResponse* responses, int n,
+                      Counted& counted) const;
   // 200 while a model is ready and the server is not draining.
   bool Ready() const;
 

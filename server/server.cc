@@ -206,7 +206,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
                            &server->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   GuardGrpcEdge(options, builder);
+  server->inference_ = std::make_unique<InferenceService>(
+      server->service_.get(), server->models_.get(), server->metrics_.get(),
+      [self] { return self->draining(); });
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->inference_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (!server->grpc_server_ || server->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

@@ -16,6 +16,7 @@
 #include "server/classifier_service.h"
 #include "server/http_api.h"
 #include "server/http_server.h"
+#include "server/inference_service.h"
 #include "server/metrics.h"
 #include "server/metrics_http_server.h"
 #include "server/model_manager.h"
@@ -79,6 +80,7 @@ class Server {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<ClassifierService> service_;
+  std::unique_ptr<InferenceService> inference_;  // the Open Inference Protocol
   std::unique_ptr<grpc::Server> grpc_server_;
   int grpc_port_ = 0;
   std::unique_ptr<HttpApi> http_api_;

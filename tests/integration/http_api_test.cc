@@ -389,10 +389,10 @@ TEST_F(HttpApiTest, KServeV2MetadataAndReadiness) {
     EXPECT_EQ(meta["inputs"][0]["datatype"], "BYTES");
     ASSERT_EQ(meta["outputs"].size(), 4u);
     EXPECT_EQ(meta["outputs"][0]["name"], "probabilities");
-    EXPECT_EQ(meta["outputs"][0]["shape"], json::array({1, 10}));
-    EXPECT_EQ(meta["outputs"][1]["shape"], json::array({1, 8, 2}));
-    EXPECT_EQ(meta["outputs"][2]["shape"], json::array({1, 8}));
-    EXPECT_EQ(meta["outputs"][3]["shape"], json::array({1, 8, 8}));
+    EXPECT_EQ(meta["outputs"][0]["shape"], json::array({-1, 10}));  // [N, ...]
+    EXPECT_EQ(meta["outputs"][1]["shape"], json::array({-1, 8, 2}));
+    EXPECT_EQ(meta["outputs"][2]["shape"], json::array({-1, 8}));
+    EXPECT_EQ(meta["outputs"][3]["shape"], json::array({-1, 8, 8}));
   }
   EXPECT_EQ(Get("/v2/models/model3/versions/1/ready").status, 200);
   HttpAnswer unknown = Get("/v2/models/nope");
@@ -457,6 +457,42 @@ TEST_F(HttpApiTest, KServeV2InferEqualsTheGrpcAnswer) {
   out = json::parse(answer.body);
   ASSERT_EQ(out["outputs"].size(), 1u);
   EXPECT_EQ(out["outputs"][0]["name"], "point_scores");
+}
+
+// N images in one request, shape [N], answered as [N, ...] tensors whose
+// row i is image i's answer alone.
+TEST_F(HttpApiTest, KServeV2InferTakesABatch) {
+  Start();
+  const std::vector<int> values = {30, 100, 180, 250};
+  json data = json::array();
+  for (int v : values) data.push_back(absl::Base64Escape(Png(v)));
+  json body = {{"inputs", json::array({{{"name", "image"},
+                                        {"shape", {4}},
+                                        {"datatype", "BYTES"},
+                                        {"data", data}}})}};
+  HttpAnswer answer = Post("/v2/models/model3/infer", body.dump());
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  json out = json::parse(answer.body);
+  std::map<std::string, json> outputs;
+  for (const json& o : out["outputs"]) outputs[o["name"]] = o;
+  EXPECT_EQ(outputs["probabilities"]["shape"], json::array({4, 10}));
+  EXPECT_EQ(outputs["points"]["shape"], json::array({4, 8, 2}));
+  EXPECT_EQ(outputs["adjacency"]["shape"], json::array({4, 8, 8}));
+  for (size_t i = 0; i < values.size(); ++i) {
+    v1::ClassifyRequest request;
+    request.set_image(Png(values[i]));
+    request.set_top_k(10);
+    v1::ClassifyResponse grpc = Grpc(request);
+    for (const v1::ClassScore& score : grpc.classes()) {
+      EXPECT_NEAR(outputs["probabilities"]["data"][i * 10 + score.index()].get<double>(),
+                  score.probability(), 1e-5) << i;
+    }
+  }
+  // One bad image fails the request, naming it.
+  body["inputs"][0]["data"][2] = absl::Base64Escape("not an image");
+  answer = Post("/v2/models/model3/infer", body.dump());
+  EXPECT_EQ(answer.status, 400);
+  EXPECT_THAT(answer.body, HasSubstr("image 2"));
 }
 
 TEST_F(HttpApiTest, KServeV2InferErrors) {
