@@ -51,25 +51,11 @@ Clock::TimePoint SteadyDeadline(const grpc::CallbackServerContext& context,
                    deadline - std::chrono::system_clock::now());
 }
 
-// A unary Classify's reactor. When the client cancels, it wakes the model's
-// batcher, which drops the call's queued task at once, as for streams and
-// HTTP, instead of at its next batch. gRPC binds the reactor, and may call
-// OnCancel or OnDone, only once Classify() has returned it; OnDone deletes it.
-class UnaryCall final : public grpc::ServerUnaryReactor {
- public:
-  // The model the call was queued for; set before Classify() returns.
-  void set_model(const std::shared_ptr<ServedModel>& model) { model_ = model; }
-
-  void OnCancel() override {
-    if (auto model = model_.lock()) model->Wake();
-  }
-  void OnDone() override { delete this; }
-
- private:
-  std::weak_ptr<ServedModel> model_;  // weakly: cancelling must not hold it
-};
-
 }  // namespace
+
+void WakingReactor::OnCancel() {
+  if (auto model = model_.lock()) model->Wake();
+}
 
 ClassifierService::ClassifierService(ModelManager* models,
                                      ThreadPool* preprocess_pool,
@@ -84,7 +70,7 @@ ClassifierService::ClassifierService(ModelManager* models,
 grpc::ServerUnaryReactor* ClassifierService::Classify(
     grpc::CallbackServerContext* context, const v1::ClassifyRequest* request,
     v1::ClassifyResponse* response) {
-  auto* reactor = new UnaryCall;
+  auto* reactor = new WakingReactor;
   std::shared_ptr<ServedModel> used;
   Submit(GrpcContext(context), request, response, &used,
          [reactor](const absl::Status& status) {

@@ -30,6 +30,24 @@ namespace gcnserve {
 // kMaxStatusMessageBytes (server/bounded_text.h).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// A unary call's reactor that, when the client cancels, wakes the batcher
+// of the model the call was queued for, which then drops the call's queued
+// work at once instead of at its next batch (Classify, and the Open
+// Inference Protocol's ModelInfer). gRPC binds the reactor, and may call
+// OnCancel or OnDone, only once the method has returned it; OnDone deletes
+// it.
+class WakingReactor final : public grpc::ServerUnaryReactor {
+ public:
+  // The model the call was queued for; set before the method returns.
+  void set_model(const std::shared_ptr<ServedModel>& model) { model_ = model; }
+
+  void OnCancel() override;
+  void OnDone() override { delete this; }
+
+ private:
+  std::weak_ptr<ServedModel> model_;  // weakly: cancelling must not hold it
+};
+
 // The gcnserve.v1.Classifier service on gRPC's callback API. A handler never
 // blocks: it finds the model, checks the request, hands decoding to the
 // preprocess pool and returns; the pool queues the image with the model's

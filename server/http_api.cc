@@ -627,35 +627,27 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
       RunAll(http, requests.data(), responses.data(), n, counted);
   if (!status.ok()) return V2Error(status);
 
-  // [N, ...] tensors, image i's rows i.
   json outputs = json::array();
   const int64_t classes = static_cast<int64_t>(meta.labels.size());
   const int64_t k = meta.num_points;
-  std::vector<float> probabilities(n * classes, 0.0f), points, scores, adjacency;
-  for (int i = 0; i < n; ++i) {
-    const v1::ClassifyResponse& response = responses[i];
-    for (const v1::ClassScore& score : response.classes()) {
-      probabilities[i * classes + score.index()] = score.probability();
-    }
-    for (const v1::InterestPoint& point : response.points()) {
-      points.push_back(point.x());
-      points.push_back(point.y());
-      scores.push_back(point.score());
-    }
-    const auto& weights = response.adjacency().weights();
-    adjacency.insert(adjacency.end(), weights.begin(), weights.end());
-  }
   const int64_t rows = n;
+  StackedAnswers stacked =
+      StackAnswers(responses.data(), n, static_cast<int>(classes));
   if (wants("probabilities")) {
-    outputs.push_back(V2Tensor("probabilities", {rows, classes}, probabilities));
+    outputs.push_back(
+        V2Tensor("probabilities", {rows, classes}, std::move(stacked.probabilities)));
   }
   if (meta.has_graph()) {
-    if (wants("points")) outputs.push_back(V2Tensor("points", {rows, k, 2}, points));
+    if (wants("points")) {
+      outputs.push_back(V2Tensor("points", {rows, k, 2}, std::move(stacked.points)));
+    }
     if (wants("point_scores")) {
-      outputs.push_back(V2Tensor("point_scores", {rows, k}, scores));
+      outputs.push_back(
+          V2Tensor("point_scores", {rows, k}, std::move(stacked.point_scores)));
     }
     if (wants("adjacency")) {
-      outputs.push_back(V2Tensor("adjacency", {rows, k, k}, adjacency));
+      outputs.push_back(
+          V2Tensor("adjacency", {rows, k, k}, std::move(stacked.adjacency)));
     }
   }
   const v1::ClassifyResponse& response = responses[0];

@@ -31,21 +31,6 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-// A ModelInfer's reactor: when the client cancels, it wakes the model's
-// batcher so that the images still queued leave at once, as UnaryCall does
-// for Classify.
-class InferCall final : public grpc::ServerUnaryReactor {
- public:
-  void set_model(const std::shared_ptr<ServedModel>& model) { model_ = model; }
-  void OnCancel() override {
-    if (auto model = model_.lock()) model->Wake();
-  }
-  void OnDone() override { delete this; }
-
- private:
-  std::weak_ptr<ServedModel> model_;
-};
-
 // Appends `values` to the output `name` of `response`, shaped `shape`: in
 // raw_output_contents (little-endian floats) or in contents.
 void AddOutput(const std::string& name, std::vector<int64_t> shape,
@@ -73,7 +58,7 @@ struct InferenceService::Batch {
   std::shared_ptr<ServedModel> model;
   const ModelInferRequest* request = nullptr;
   ModelInferResponse* response = nullptr;
-  InferCall* reactor = nullptr;
+  WakingReactor* reactor = nullptr;
   std::vector<std::string> wanted;  // the outputs to answer with
   bool raw = false;
   std::vector<v1::ClassifyRequest> items;   // sized once: Submit keeps pointers
@@ -106,30 +91,18 @@ struct InferenceService::Batch {
     response->set_id(request->id());
     (*response->mutable_parameters())["model_digest"].set_string_param(
         meta.digest);
-    std::vector<float> probabilities(n * classes, 0.0f), points, scores, adjacency;
-    for (int64_t i = 0; i < n; ++i) {
-      const v1::ClassifyResponse& answer = answers[i];
-      for (const v1::ClassScore& score : answer.classes()) {
-        probabilities[i * classes + score.index()] = score.probability();
-      }
-      for (const v1::InterestPoint& point : answer.points()) {
-        points.push_back(point.x());
-        points.push_back(point.y());
-        scores.push_back(point.score());
-      }
-      const auto& weights = answer.adjacency().weights();
-      adjacency.insert(adjacency.end(), weights.begin(), weights.end());
-    }
+    StackedAnswers stacked =
+        StackAnswers(answers.data(), static_cast<int>(n), static_cast<int>(classes));
     const int64_t k = meta.num_points;
     for (const std::string& name : wanted) {
       if (name == "probabilities") {
-        AddOutput(name, {n, classes}, probabilities, raw, response);
+        AddOutput(name, {n, classes}, stacked.probabilities, raw, response);
       } else if (name == "points") {
-        AddOutput(name, {n, k, 2}, points, raw, response);
+        AddOutput(name, {n, k, 2}, stacked.points, raw, response);
       } else if (name == "point_scores") {
-        AddOutput(name, {n, k}, scores, raw, response);
+        AddOutput(name, {n, k}, stacked.point_scores, raw, response);
       } else if (name == "adjacency") {
-        AddOutput(name, {n, k, k}, adjacency, raw, response);
+        AddOutput(name, {n, k, k}, stacked.adjacency, raw, response);
       }
     }
   }
@@ -352,7 +325,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   batch->request = request;
   batch->response = response;
   batch->raw = request->raw_input_contents_size() > 0;
-  batch->reactor = new InferCall;
+  batch->reactor = new WakingReactor;
   batch->reactor->set_model(*model);
   const v1::GraphDetail graph =
       !meta.has_graph()           ? v1::GRAPH_DETAIL_NONE

@@ -122,4 +122,25 @@ void BuildResponse(const ModelMetadata& metadata, const ModelOutput& output,
   }
 }
 
+StackedAnswers StackAnswers(const v1::ClassifyResponse* answers, int n,
+                            int classes) {
+  StackedAnswers out;
+  out.probabilities.assign(static_cast<size_t>(n) * classes, 0.0f);
+  for (int i = 0; i < n; ++i) {
+    const v1::ClassifyResponse& answer = answers[i];
+    for (const v1::ClassScore& score : answer.classes()) {
+      out.probabilities[static_cast<size_t>(i) * classes + score.index()] =
+          score.probability();
+    }
+    for (const v1::InterestPoint& point : answer.points()) {
+      out.points.push_back(point.x());
+      out.points.push_back(point.y());
+      out.point_scores.push_back(point.score());
+    }
+    const auto& weights = answer.adjacency().weights();
+    out.adjacency.insert(out.adjacency.end(), weights.begin(), weights.end());
+  }
+  return out;
+}
+
 }  // namespace gcnserve

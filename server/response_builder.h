@@ -1,6 +1,8 @@
 #ifndef GCNSERVE_SERVER_RESPONSE_BUILDER_H_
 #define GCNSERVE_SERVER_RESPONSE_BUILDER_H_
 
+#include <vector>
+
 #include "absl/status/status.h"
 #include "gcnserve/v1/gcnserve.pb.h"
 #include "server/model_metadata.h"
@@ -34,6 +36,17 @@ absl::Status ReadResponseOptions(const v1::ClassifyRequest& request,
 void BuildResponse(const ModelMetadata& metadata, const ModelOutput& output,
                    int row, const ResponseOptions& options,
                    v1::ClassifyResponse& response);
+
+// The answers to N images as the Open Inference Protocol's row-major
+// [N, ...] tensors, row i image i's (its REST and gRPC adapters alike).
+struct StackedAnswers {
+  std::vector<float> probabilities;  // [N, classes], in class order
+  std::vector<float> points;         // [N, K, 2]: x, y in the image's pixels
+  std::vector<float> point_scores;   // [N, K]
+  std::vector<float> adjacency;      // [N, K, K]
+};
+StackedAnswers StackAnswers(const v1::ClassifyResponse* answers, int n,
+                            int classes);
 
 }  // namespace gcnserve
 
