@@ -1,6 +1,7 @@
 #include "server/classifier_service.h"
 
 #include <algorithm>
+#include <optional>
 #include <deque>
 #include <vector>
 #include <utility>
@@ -576,6 +577,18 @@ void ClassifierService::DescribeModels(
     out->set_digest(meta.digest);
     for (const auto& [key, value] : meta.metrics) {
       (*out->mutable_metrics())[key] = value;
+    }
+    if (DriftMonitor* drift = info.model->drift()) {
+      v1::Drift* summary = out->mutable_drift();
+      summary->set_has_reference(true);
+      summary->set_min_requests(drift->options().min_requests);
+      if (std::optional<DriftMonitor::Score> score = drift->Compute()) {
+        summary->set_window_requests(score->requests);
+        summary->set_scored(true);
+        summary->set_score(score->max);
+      } else {
+        summary->set_window_requests(drift->Requests());
+      }
     }
   }
 }

@@ -105,6 +105,12 @@ void DriftMonitor::Record(const ModelOutput& output, int row) {
   for (size_t i = 0; i < counts_.size(); ++i) ++counts_[i][entry.bins[i]];
 }
 
+int DriftMonitor::Requests() {
+  std::lock_guard<std::mutex> lock(mu_);
+  DropExpired(clock_->Now());
+  return static_cast<int>(size_);
+}
+
 std::optional<DriftMonitor::Score> DriftMonitor::Compute() {
   std::lock_guard<std::mutex> lock(mu_);
   DropExpired(clock_->Now());

@@ -47,6 +47,9 @@ class DriftMonitor {
   void Record(const ModelOutput& output, int row);
   // The score now; nullopt while the window holds fewer than min_requests.
   std::optional<Score> Compute();
+  // Answers in the window now.
+  int Requests();
+  const Options& options() const { return options_; }
 
   // Each signal of row `row` (graph signals 0 without points).
   static std::array<double, kDriftSignals> SignalsOf(const ModelOutput& output,

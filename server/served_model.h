@@ -58,6 +58,8 @@ class ServedModel {
   int instances() const { return static_cast<int>(instances_.size()); }
   // See Batcher::Wake.
   void Wake() { batcher_.Wake(); }
+  // This version's drift summary; null when the export has no reference.
+  DriftMonitor* drift() const { return drift_.get(); }
   // See Batcher::Flush.
   void Flush() { batcher_.Flush(); }
   // See Batcher::Stop.

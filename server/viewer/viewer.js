@@ -84,6 +84,7 @@
     $('result').hidden = false;
     drawClasses(a);
     drawFacts(a);
+    drawDrift(a);
     drawImage(a);
     drawHeatmap(a);
   }
@@ -108,6 +109,36 @@
     }));
   }
 
+  // The drift of the version that answered, from ListModels (PSI: below
+  // 0.1 no shift, 0.1 to 0.25 moderate, above 0.25 major).
+  function describeDrift(d) {
+    if (!d || !d.hasReference) return 'no reference in this export';
+    if (!d.scored) {
+      return `not scored yet: ${d.windowRequests || 0} of ${d.minRequests} answers`;
+    }
+    const score = Number(d.score || 0);
+    const word = score < 0.1 ? 'no shift' : score <= 0.25 ? 'moderate' : 'major';
+    return `${score.toFixed(3)} (${word}, over ${d.windowRequests} answers)`;
+  }
+
+  async function drawDrift(a) {
+    const seq = state.seq;
+    let text;
+    try {
+      const response = await fetch('/v1/models');
+      const body = await response.json();
+      const served = (body.models || []).find((m) =>
+        m.name === a.model && String(m.version) === String(a.version) &&
+        m.state === 'MODEL_STATE_READY');
+      text = describeDrift(served && served.drift);
+    } catch (error) {
+      text = `unknown (${error.message})`;
+    }
+    if (seq !== state.seq) return;
+    const dd = document.querySelector('[data-fact="drift"]');
+    if (dd) dd.textContent = text;
+  }
+
   function drawFacts(a) {
     const t = a.timing || {};
     const ms = (us) => `${(Number(us || 0) / 1000).toFixed(2)} ms`;
@@ -117,6 +148,7 @@
       ['server total', ms(t.totalUs)], ['queue', ms(t.queueUs)],
       ['preprocess', ms(t.preprocessUs)], ['inference', ms(t.inferenceUs)],
       ['batch size', String(t.batchSize || 0)],
+      ['drift', 'reading…'],
     ];
     $('facts').replaceChildren(...facts.flatMap(([key, value]) => {
       const dt = document.createElement('dt');

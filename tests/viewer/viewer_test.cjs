@@ -146,6 +146,14 @@ async function main() {
       'a bar per class returned');
     check(await page.$eval('[data-fact="digest"]', (e) => e.textContent) === expected.modelDigest,
       'the model digest is shown');
+    // The drift of the version that answered, as ListModels gives it.
+    await page.waitForFunction(() => {
+      const dd = document.querySelector('[data-fact="drift"]');
+      return dd && dd.textContent && dd.textContent !== 'reading…';
+    });
+    const drift = await page.$eval('[data-fact="drift"]', (e) => e.textContent);
+    check(/^(no reference in this export|not scored yet: \d+ of \d+ answers|\d+\.\d{3} \((no shift|moderate|major), over \d+ answers\))$/.test(drift),
+      `the drift of the version that answered is shown ("${drift}")`);
 
     const k = expected.adjacency.size;
     check(await page.$$eval('#heatmap .cell', (c) => c.length) === k * k,
