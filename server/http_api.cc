@@ -209,9 +209,6 @@ absl::StatusOr<std::vector<const std::string*>> TensorStrings(
   return out;
 }
 
-// Images one v2 infer request may carry.
-constexpr int64_t kMaxV2Images = 256;
-
 // The number of elements a v2 tensor's `shape` says: a list of non-negative
 // integers, multiplied without overflow.
 absl::StatusOr<int64_t> ShapeElements(const json* shape, const std::string& input) {
@@ -301,7 +298,8 @@ HttpResponse HttpApi::Handle(const HttpRequest& http) const {
   Counted counted;
   HttpResponse answer = Route(http, counted);
   if (!counted.by_service) {
-    metrics_->CountRequest(counted.model, CodeForHttpStatus(answer.status),
+    metrics_->CountRequest(counted.model ? models_->MetricLabel(*counted.model) : "",
+                           CodeForHttpStatus(answer.status),
                            "http");
   }
   return answer;
@@ -344,7 +342,6 @@ absl::Status HttpApi::RunAll(const HttpRequest& http,
                              const v1::ClassifyRequest* requests,
                              v1::ClassifyResponse* responses, int n,
                              Counted& counted) const {
-  counted.model = models_->MetricLabel(requests[0].model());
   CallContext context;
   context.protocol = CallContext::Protocol::kHttp;
   absl::StatusOr<Clock::TimePoint> deadline =
@@ -405,7 +402,7 @@ HttpResponse HttpApi::Classify(const HttpRequest& http, Counted& counted) const 
     google::protobuf::util::JsonParseOptions options;
     auto parsed =
         google::protobuf::util::JsonStringToMessage(http.body, &request, options);
-    counted.model = models_->MetricLabel(request.model());
+    counted.model = request.model();
     if (!parsed.ok()) {
       return Error(absl::InvalidArgumentError(absl::StrCat(
           "the body is not a ClassifyRequest in the proto3 JSON mapping: ",
@@ -414,8 +411,7 @@ HttpResponse HttpApi::Classify(const HttpRequest& http, Counted& counted) const 
   } else {
     absl::StatusOr<v1::ClassifyRequest> read = RequestFromQuery(http);
     auto named = http.query.find("model");
-    counted.model = models_->MetricLabel(
-        named == http.query.end() ? "" : named->second);
+    counted.model = named == http.query.end() ? "" : named->second;
     if (!read.ok()) return Error(read.status());
     request = *std::move(read);
   }
@@ -468,7 +464,7 @@ HttpResponse HttpApi::V2(const HttpRequest& http, Counted& counted) const {
       }
       next = 5;
     }
-    counted.model = models_->MetricLabel(name);
+    counted.model = name;
     if (parts.size() == next) return V2Model(http, name, version, "", counted);
     if (parts.size() == next + 1 &&
         (parts[next] == "ready" || parts[next] == "infer")) {
@@ -569,9 +565,9 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
         "input '", EchoText(input_name), "' holds ", data->size(),
         " elements where its shape says ", *elements)));
   }
-  if (data->empty() || static_cast<int64_t>(data->size()) > kMaxV2Images) {
+  if (data->empty() || static_cast<int64_t>(data->size()) > kMaxImagesPerRequest) {
     return V2Error(absl::InvalidArgumentError(absl::StrCat(
-        "input '", EchoText(input_name), "' must hold 1 to ", kMaxV2Images,
+        "input '", EchoText(input_name), "' must hold 1 to ", kMaxImagesPerRequest,
         " elements, each an encoded image in base64; it holds ", data->size())));
   }
   const int n = static_cast<int>(data->size());

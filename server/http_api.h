@@ -2,6 +2,7 @@
 #define GCNSERVE_SERVER_HTTP_API_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -61,7 +62,9 @@ class HttpApi {
   // What the metrics need to know of one request's answer.
   struct Counted {
     bool by_service = false;  // it reached ClassifierService, which counts
-    std::string model;        // the label otherwise; "" for none known
+    // The model it asks for ("": the default), labelled by
+    // ModelManager::MetricLabel; none for the routes outside the models.
+    std::optional<std::string> model;
   };
   HttpResponse Route(const HttpRequest& http, Counted& counted) const;
   HttpResponse Classify(const HttpRequest& http, Counted& counted) const;

@@ -227,16 +227,16 @@ absl::StatusOr<std::vector<std::string>> InferenceService::Images(
       return absl::InvalidArgumentError(
           "input 'image': a shape lists non-negative integers");
     }
-    if (dim > 0 && elements > kMaxImages / dim) elements = kMaxImages + 1;
+    if (dim > 0 && elements > kMaxImagesPerRequest / dim) elements = kMaxImagesPerRequest + 1;
     else elements *= dim;
   }
   if (input.shape_size() == 0) {
     return absl::InvalidArgumentError(
         "input 'image' has no shape; N images are shape [N]");
   }
-  if (elements > kMaxImages) {
+  if (elements > kMaxImagesPerRequest) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "input 'image' holds more than the ", kMaxImages,
+        "input 'image' holds more than the ", kMaxImagesPerRequest,
         " images a request may carry"));
   }
   std::vector<std::string> images;
@@ -258,7 +258,7 @@ absl::StatusOr<std::vector<std::string>> InferenceService::Images(
     size_t pos = 0;
     while (pos < raw.size()) {
       if (raw.size() - pos < 4 ||
-          static_cast<int64_t>(images.size()) >= kMaxImages) {
+          static_cast<int64_t>(images.size()) >= kMaxImagesPerRequest) {
         return absl::InvalidArgumentError(absl::StrCat(
             "raw_input_contents of 'image' is cut: element ", images.size(),
             " at byte ", pos, " has no whole 4-byte length"));

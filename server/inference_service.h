@@ -38,9 +38,6 @@ namespace gcnserve {
 class InferenceService final
     : public inference::GRPCInferenceService::CallbackService {
  public:
-  // Images one ModelInfer may carry.
-  static constexpr int64_t kMaxImages = 256;
-
   // The service, models and metrics outlive this; `draining` says whether
   // the server has begun to drain.
   InferenceService(ClassifierService* classifier, ModelManager* models,

@@ -37,6 +37,9 @@ void BuildResponse(const ModelMetadata& metadata, const ModelOutput& output,
                    int row, const ResponseOptions& options,
                    v1::ClassifyResponse& response);
 
+// Images one Open Inference Protocol request may carry (REST and gRPC).
+inline constexpr int64_t kMaxImagesPerRequest = 256;
+
 // The answers to N images as the Open Inference Protocol's row-major
 // [N, ...] tensors, row i image i's (its REST and gRPC adapters alike).
 struct StackedAnswers {
