@@ -6,8 +6,9 @@
         response = client.classify_file("model/samples/00000_9_ankle_boot.png")
         print(response.classes[0].label, response.classes[0].probability)
 
-The stubs are generated from proto/ by the build (build/client/python); put
-both client/python and build/client/python on PYTHONPATH.
+Installed with `pip install ./client/python` (its gRPC stubs generated from
+proto/ as it builds); in the repository, client/python and
+build/client/python (the build's stubs) on PYTHONPATH serve instead.
 """
 from gcnserve_client.client import (
     ClassifierClient,
