@@ -29,6 +29,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .calibration import Calibrated, calibrate, fashion_mnist_labelled_batches, logits_and_labels
 from .config import ARCHITECTURES, FASHION_MNIST_LABELS, PRESETS_BY_ARCH, ModelConfig, preset
 from .metadata import METADATA_FILE, build_metadata, validate_metadata
 from .models import build_model
@@ -82,13 +83,15 @@ def export_model(model: nn.Module, config: ModelConfig, repository: Path, name: 
                  labels: Sequence[str], dataset: str = "fashion-mnist",
                  metrics: Optional[Mapping[str, float]] = None, overwrite: bool = False,
                  reference_batches: Optional[Iterable[torch.Tensor]] = None,
-                 reference_split: str = "val") -> Path:
+                 reference_split: str = "val", calibration: Optional[Mapping[str, Any]] = None) -> Path:
     """Scripts `model`, verifies it and writes it into `repository`.
 
     With `reference_batches` (input batches of the validation split) the
     metadata carries the drift reference of the model's answers on them
-    (reference.py). Returns the path of the written model.pt. Refuses to
-    replace an existing version unless `overwrite`.
+    (reference.py). With `calibration` (calibration.calibrate's) the
+    metadata carries it, and the reference's probabilities are the
+    calibrated ones the server will serve. Returns the path of the written
+    model.pt. Refuses to replace an existing version unless `overwrite`.
     """
     if not _NAME.match(name):
         raise ValueError(f"model name {name!r} must be letters, digits, '.', '_' or '-', not starting with '.', '_' or '-'")
@@ -98,9 +101,10 @@ def export_model(model: nn.Module, config: ModelConfig, repository: Path, name: 
         raise ValueError(f"{len(labels)} labels for {config.num_classes} classes")
     reference = None
     if reference_batches is not None:
-        reference = compute_reference(model, reference_batches, config.num_classes, config.input_height,
+        answering = model if calibration is None else Calibrated(model, calibration["temperature"])
+        reference = compute_reference(answering, reference_batches, config.num_classes, config.input_height,
                                       config.input_width, reference_split)
-    meta = build_metadata(config, name, labels, dataset, metrics, reference)
+    meta = build_metadata(config, name, labels, dataset, metrics, reference, calibration)
     model_dir = Path(repository) / name
     version_dir = model_dir / str(version)
     target = version_dir / MODEL_FILE
@@ -216,6 +220,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--reference", choices=("val", "none"),
                         help="drift reference of the answers on Fashion-MNIST's validation split, or none "
                              "(default: val with the Fashion-MNIST labels, none with --labels)")
+    parser.add_argument("--calibration", choices=("val", "none"),
+                        help="fit a temperature on Fashion-MNIST's validation split (calibration.py) and record it "
+                             "(default: val for a --checkpoint with the Fashion-MNIST labels; none otherwise, as "
+                             "random weights have nothing to calibrate)")
     return parser.parse_args(argv)
 
 
@@ -231,14 +239,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if state is not None:
             model.load_state_dict(state)
         reference = args.reference or ("none" if args.labels else "val")
-        batches = (fashion_mnist_batches(build_metadata(config, "m", labels, args.dataset)["input"])
-                   if reference == "val" else None)
+        meta_input = build_metadata(config, "m", labels, args.dataset)["input"]
+        batches = fashion_mnist_batches(meta_input) if reference == "val" else None
+        calibration = None
+        if (args.calibration or ("val" if state is not None and not args.labels else "none")) == "val":
+            if args.labels:
+                raise ValueError("--calibration val fits on Fashion-MNIST's validation split: not with --labels")
+            calibration = calibrate(*logits_and_labels(model, fashion_mnist_labelled_batches(meta_input)))
         path = export_model(model, config, args.repository, args.name or config.architecture, args.version, labels,
                             dataset=args.dataset, metrics=metrics, overwrite=args.overwrite,
-                            reference_batches=batches, reference_split="fashion-mnist val")
+                            reference_batches=batches, reference_split="fashion-mnist val",
+                            calibration=calibration)
     except (ValueError, OSError, ExportError, RuntimeError) as e:
         print(f"export failed: {e}", file=sys.stderr)
         return 1
+    if calibration is not None:
+        print(f"calibration: temperature {calibration['temperature']:.4f}, validation ECE "
+              f"{calibration['validation_ece_before']:.4f} -> {calibration['validation_ece_after']:.4f}",
+              file=sys.stderr)
     print(path)
     return 0
 

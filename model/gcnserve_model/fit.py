@@ -12,9 +12,10 @@ out. Mean and std are measured on the training images. Each epoch is
 validated (accuracy, per-class accuracy, expected calibration error); the
 best epoch (accuracy, then loss) is exported through export.export_model
 (scripted, verified, renamed into place) with the labels, input, dataset and
-validation metrics and the drift reference of its answers on the validation
-images (reference.py) in its gcnserve.json, so a running server picks it up
-on its next scan. Checkpoints for --resume go to --checkpoints (default
+validation metrics, a temperature fitted on the validation images
+(calibration.py; --no-calibration leaves it out) and the drift reference of
+its calibrated answers on them (reference.py) in its gcnserve.json, so a
+running server picks it up on its next scan. Checkpoints for --resume go to --checkpoints (default
 REPO/.fit/NAME: a hidden folder, which the server does not read).
 
 Defaults: on CPU, Model3's compact configuration in colour (64x64, k=40);
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .calibration import ECE_BINS, calibrate, expected_calibration_error
 from .config import ARCHITECTURES, COLORS, ModelConfig, preset
 from .data import input_meta
 from .export import ExportError, export_model
@@ -51,7 +53,6 @@ from .weights import WeightsError, load_backbone, pretrained_part
 # folder of photos"): 1,200 photos of 4 classes reach >= 95 % held out.
 CPU_EPOCHS = 50
 CUDA_EPOCHS = 30
-ECE_BINS = 15
 
 
 class FitError(RuntimeError):
@@ -70,6 +71,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                    help="configuration of --arch (config.py): default compact on CPU, paper on CUDA")
     p.add_argument("--color", choices=sorted(COLORS), default=None,
                    help="the model's colour (default: rgb; a paper preset is always rgb)")
+    p.add_argument("--num-points", type=int, default=None,
+                   help="K, the interest points (graph nodes) a graph model takes (default: the preset's; "
+                        "model1 takes K/3 from each of its maps)")
+    p.add_argument("--nms", type=int, default=None,
+                   help="non-maximum suppression window before top-k, trained in (odd, >= 3; 0 = off; "
+                        "default: the preset's, off)")
     p.add_argument("--epochs", type=int, default=None,
                    help=f"epochs (default {CPU_EPOCHS} on CPU, {CUDA_EPOCHS} on CUDA)")
     p.add_argument("--max-steps", type=int, default=None,
@@ -96,6 +103,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from CHECKPOINTS/last.pt")
     p.add_argument("--checkpoints", type=Path, default=None, help="checkpoint folder (default REPO/.fit/NAME)")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="export without a temperature (by default one is fitted on the validation images and "
+                        "stored in gcnserve.json; calibration.py)")
     return p.parse_args(argv)
 
 
@@ -155,48 +165,52 @@ class Context:
 
 
 def choose_config(args: argparse.Namespace, device: torch.device, num_classes: int) -> Tuple[str, ModelConfig]:
-    """(preset name, the preset with the folder's class count and colour;
-    mean and std still the preset's)."""
+    """(preset name, the preset with the folder's class count and colour,
+    --num-points and --nms; mean and std still the preset's)."""
     name = args.preset or ("paper" if device.type == "cuda" else "compact")
     config = preset(name, args.arch)
     color = args.color or "rgb"
     if color != config.color:
         config = config.replace(color=color, channels=COLORS[color], mean=(0.5,) * COLORS[color],
                                 std=(0.25,) * COLORS[color])
-    return name, config.replace(num_classes=num_classes)
+    changes: Dict[str, Any] = {"num_classes": num_classes}
+    if args.num_points is not None:
+        changes["num_points"] = args.num_points
+    if args.nms is not None:
+        changes["nms"] = args.nms
+    return name, config.replace(**changes)
 
 
 @torch.no_grad()
-def validate(model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int) -> Dict[str, Any]:
-    """Loss, accuracy, per-class accuracy and expected calibration error
-    (ECE_BINS equal-width confidence bins) over `loader`."""
+def validation_logits(model: nn.Module, loader: DataLoader, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """(logits [N, classes] float32 on the CPU, labels [N], unreadable images skipped) over `loader`."""
     model.eval()
-    probabilities: List[torch.Tensor] = []
+    logits: List[torch.Tensor] = []
     labels: List[torch.Tensor] = []
     skipped = 0
     for x, y, s in _bar(loader, desc="val", leave=False):
         skipped += s
         if len(y):
-            logits = logits_of(model(x.to(device, non_blocking=True))).float()
-            probabilities.append(F.softmax(logits, 1).cpu())
+            logits.append(logits_of(model(x.to(device, non_blocking=True))).float().cpu())
             labels.append(y)
     if not labels:
+        return torch.empty(0, 0), torch.empty(0, dtype=torch.long), skipped
+    return torch.cat(logits), torch.cat(labels), skipped
+
+
+def validate(model: nn.Module, loader: DataLoader, device: torch.device, num_classes: int) -> Dict[str, Any]:
+    """Loss, accuracy, per-class accuracy and expected calibration error
+    (ECE_BINS equal-width confidence bins; calibration.py) over `loader`."""
+    logits, y, skipped = validation_logits(model, loader, device)
+    if not len(y):
         return {"images": 0, "skipped": skipped, "accuracy": 0.0, "loss": math.inf, "ece": 1.0,
                 "class_accuracy": [0.0] * num_classes}
-    p, y = torch.cat(probabilities), torch.cat(labels)
-    confidence, predicted = p.max(1)
-    correct = (predicted == y).double()
+    p = F.softmax(logits, 1)
+    correct = (p.argmax(1) == y).double()
     loss = F.nll_loss(p.clamp_min(1e-12).log(), y).item()
-    ece = 0.0
-    edges = torch.linspace(0, 1, ECE_BINS + 1)
-    for low, high in zip(edges[:-1], edges[1:]):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            ece += inside.double().mean().item() * abs(correct[inside].mean().item()
-                                                        - confidence[inside].double().mean().item())
     class_accuracy = [correct[y == c].mean().item() if (y == c).any() else float("nan") for c in range(num_classes)]
-    return {"images": len(y), "skipped": skipped, "accuracy": correct.mean().item(), "loss": loss, "ece": ece,
-            "class_accuracy": class_accuracy}
+    return {"images": len(y), "skipped": skipped, "accuracy": correct.mean().item(), "loss": loss,
+            "ece": expected_calibration_error(p, y, ECE_BINS), "class_accuracy": class_accuracy}
 
 
 def next_version(model_dir: Path) -> int:
@@ -377,12 +391,20 @@ def fit(args: argparse.Namespace, ctx: Context) -> Optional[Path]:
         final = build_model(config)
         final.load_state_dict(saved["state_dict"])
         version = next_version(args.repository / args.name)
+        calibration = None
+        if not args.no_calibration:
+            logits, labels, _ = validation_logits(final, val_loader, torch.device("cpu"))
+            calibration = calibrate(logits, labels) if len(labels) else None
         path = export_model(final, config, args.repository, args.name, version, folder.labels,
                             dataset=folder.root.resolve().name or "folder",
                             metrics=_metrics(saved["val"], folder.labels, saved["epoch"], folder),
-                            reference_batches=(x for x, _, _ in val_loader), reference_split="val")
+                            reference_batches=(x for x, _, _ in val_loader), reference_split="val",
+                            calibration=calibration)
         ctx.log(f"best epoch {saved['epoch']}: val accuracy {saved['val']['accuracy']:.4f}, ECE "
-                f"{saved['val']['ece']:.4f}; exported {path} (version {version}) in {time.time() - started:.0f} s")
+                f"{saved['val']['ece']:.4f}"
+                + (f" ({calibration['validation_ece_after']:.4f} at temperature {calibration['temperature']:.3f})"
+                   if calibration else "")
+                + f"; exported {path} (version {version}) in {time.time() - started:.0f} s")
     ctx.barrier()
     return path
 

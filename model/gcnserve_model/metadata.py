@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 import torch
 
@@ -26,11 +28,15 @@ GRAPHLESS_KEYS = tuple(k for k in TOP_LEVEL_KEYS if k != "adjacency")
 INPUT_KEYS = ("height", "width", "channels", "color", "mean", "std", "resize")
 # Optional: the drift reference (reference.py); an export without one serves without drift metrics.
 REFERENCE_KEY = "reference"
+# Optional: the temperature the server divides the logits by before the
+# softmax (calibration.py); absent, 1.
+CALIBRATION_KEY = "calibration"
 
 
 def build_metadata(config: ModelConfig, name: str, labels: Sequence[str], dataset: str,
                    metrics: Optional[Mapping[str, float]] = None,
-                   reference: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                   reference: Optional[Mapping[str, Any]] = None,
+                   calibration: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     meta = {
         "name": name,
         "architecture": config.architecture,
@@ -52,6 +58,8 @@ def build_metadata(config: ModelConfig, name: str, labels: Sequence[str], datase
         meta["adjacency"] = ADJACENCY[config.architecture]
     if reference is not None:
         meta[REFERENCE_KEY] = dict(reference)
+    if calibration is not None:
+        meta[CALIBRATION_KEY] = dict(calibration)
     validate_metadata(meta)
     return meta
 
@@ -111,6 +119,9 @@ def validate_metadata(meta: Mapping[str, Any]) -> None:
     if REFERENCE_KEY in meta:
         from .reference import validate_reference
         validate_reference(meta[REFERENCE_KEY], len(labels), meta["architecture"] != "resnet")
+    if CALIBRATION_KEY in meta:
+        from .calibration import validate_calibration
+        validate_calibration(meta[CALIBRATION_KEY])
 
 
 def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
@@ -121,4 +132,42 @@ def read_metadata(path: Union[str, Path]) -> Dict[str, Any]:
         raise ValueError(f"{path} carries no {METADATA_FILE}")
     meta = json.loads(extra[METADATA_FILE])
     validate_metadata(meta)
+    return meta
+
+
+def rewrite_metadata(path: Union[str, Path], change: Callable[[Dict[str, Any], Any], Dict[str, Any]]) -> Dict[str, Any]:
+    """Replaces the gcnserve.json of the export at `path` by
+    change(metadata, loaded module), in place, and returns it.
+
+    Only the extra file changes: the module is saved again as TorchScript,
+    its parameters and buffers checked equal and its outputs identical on a
+    probe batch before the file is replaced (through a hidden temporary
+    file and a rename, so a server scanning the repository never sees half
+    a file).
+    """
+    path = Path(path)
+    extra = {METADATA_FILE: ""}
+    module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    meta = change(json.loads(extra[METADATA_FILE]), module)
+    validate_metadata(meta)
+    inp = meta["input"]
+    fd, tmp_name = tempfile.mkstemp(prefix=".model.pt.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        torch.jit.save(module, str(tmp), _extra_files={METADATA_FILE: json.dumps(meta, indent=2)})
+        again = torch.jit.load(str(tmp), map_location="cpu")
+        before, after = dict(module.state_dict()), dict(again.state_dict())
+        if before.keys() != after.keys() or any(not torch.equal(before[k], after[k]) for k in before):
+            raise RuntimeError(f"{path}: the weights changed on saving")
+        probe = torch.randn(2, inp["channels"], inp["height"], inp["width"],
+                            generator=torch.Generator().manual_seed(7))
+        with torch.no_grad():
+            want, got = module(probe), again(probe)
+        if any(not torch.equal(want[k], got[k]) for k in want):
+            raise RuntimeError(f"{path}: the outputs changed on saving")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return meta

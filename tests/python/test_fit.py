@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from gcnserve_model import fit
+from gcnserve_model.calibration import temperature_of
 from gcnserve_model.config import PRESETS_BY_ARCH, preset
 from gcnserve_model.data import input_meta
 from gcnserve_model.export import export_model
@@ -190,26 +191,38 @@ def test_fit_trains_exports_the_next_version_and_is_served(shapes: Path, tmp_pat
     assert meta["input"]["mean"] != list(preset("tiny").mean) * 3  # measured on the images
     for key in ("val_accuracy", "val_ece", "val_loss", "val_accuracy[circle]", "epoch"):
         assert key in meta["metrics"], meta["metrics"]
+    # A temperature fitted on the validation images (calibration.py)
+    assert meta["calibration"]["method"] == "temperature" and meta["calibration"]["temperature"] > 0
+    assert meta["calibration"]["validation_ece_before"] == pytest.approx(meta["metrics"]["val_ece"])
     assert (repo / ".fit" / "shapes" / "last.pt").is_file()
 
     again = run_fit(str(shapes), "--repository", str(repo), "--name", "shapes", "--max-steps", "1",
-                    "--color", "rgb", "--val-fraction", "0.25", *SMOKE)
+                    "--color", "rgb", "--val-fraction", "0.25", "--num-points", "4", "--nms", "3",
+                    "--no-calibration", *SMOKE)
     assert again.returncode == 0, again.stderr
-    assert (repo / "shapes" / "2" / "model.pt").is_file()
+    second = read_metadata(repo / "shapes" / "2" / "model.pt")
+    assert second["num_points"] == 4 and "calibration" not in second
+    assert torch.load(str(repo / ".fit" / "shapes" / "best.pt"))["config"]["nms"] == 3
 
     if not SERVER.is_file() or not (STUBS / "gcnserve" / "v1" / "gcnserve_pb2.py").is_file():
         pytest.skip(f"{SERVER} or the Python stubs are not built (scripts/build.sh)")
     module = torch.jit.load(str(model_file))
     images = sorted(p for p in (shapes / "triangle").iterdir())[:4]
-    expected = []
+    expected, uncalibrated = [], []
     with torch.no_grad():
         for path in images:
             x = torch.from_numpy(preprocess(path.read_bytes(), meta["input"]))[None]
-            expected.append(torch.softmax(module(x)["logits"], 1)[0].numpy())
+            # The server divides the logits by calibration.temperature before the softmax.
+            logits = module(x)["logits"]
+            expected.append(torch.softmax(logits / temperature_of(meta), 1)[0].numpy())
+            uncalibrated.append(torch.softmax(logits, 1)[0].numpy())
     # Only version 1 in the repository served: the server's newest would be 2.
     import shutil
     shutil.rmtree(repo / "shapes" / "2")
     served = served_probabilities(repo, images, "shapes")
+    if not np.allclose(served, expected, atol=1e-4) and np.allclose(served, uncalibrated, atol=1e-4):
+        # Until the server applies the temperature (issue 22's C++ half); then this line goes.
+        pytest.xfail("the server serves softmax(logits), not softmax(logits / calibration.temperature)")
     for want, got in zip(expected, served):
         np.testing.assert_allclose(got, want, atol=1e-4)
 

@@ -74,5 +74,7 @@ def test_bundled_exports_carry_a_reference() -> None:
     repository = Path(__file__).resolve().parents[2] / "model" / "repository"
     for path in sorted(repository.glob("*/[0-9]*/model.pt")):
         meta = read_metadata(path)
-        assert meta["reference"]["images"] == 5000, path
+        # Fashion-MNIST's 5,000 validation images; a fit export (relations), its own validation images.
+        assert meta["reference"]["images"] == 5000 if meta["dataset"] == "fashion-mnist" else \
+            meta["reference"]["images"] >= 100, path
         assert set(meta["reference"]["signals"]) >= set(reference.SCORE_SIGNALS), path
