@@ -37,8 +37,8 @@
 #include "absl/strings/str_format.h"
 #include "bench/forward_throughput.h"
 #include "bench/output_comparison.h"
-#include "server/server_options.h"
-#include "server/torch_model_runner.h"
+#include "server/app/server_options.h"
+#include "server/runner/torch_model_runner.h"
 
 namespace gcnserve {
 namespace {
@@ -249,7 +249,7 @@ int Main(int argc, char** argv) {
   if (!flags.inputs.empty() && !std::ifstream(flags.inputs)) {
     return Usage("cannot read --inputs " + flags.inputs);
   }
-  // The server's thread settings (server/server.cc): one LibTorch thread
+  // The server's thread settings (server/app/server.cc): one LibTorch thread
   // per core for the process and for the thread that runs the batches.
   if (flags.intra_op_threads == 0) {
     flags.intra_op_threads =

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "server/status_macros.h"
+#include "server/base/status_macros.h"
 
 namespace gcnserve {
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/model_runner.h"
+#include "server/runner/model_runner.h"
 
 namespace gcnserve {
 

@@ -40,11 +40,11 @@
 #include "absl/strings/str_split.h"
 #include "bench/forward_throughput.h"
 #include "bench/jpeg_entropy_decoder.h"
-#include "server/allocator.h"
-#include "server/cpu_count.h"
-#include "server/image_preprocessor.h"
-#include "server/model_config.h"
-#include "server/torch_model_runner.h"
+#include "server/base/allocator.h"
+#include "server/base/cpu_count.h"
+#include "server/decode/image_preprocessor.h"
+#include "server/models/model_config.h"
+#include "server/runner/torch_model_runner.h"
 
 namespace gcnserve {
 namespace {
@@ -77,7 +77,7 @@ double MsSince(SteadyClock::time_point start) {
 }
 
 int Forward(const Flags& flags) {
-  // The server's settings (ModelConfig, server/server.cc): its instances,
+  // The server's settings (ModelConfig, server/app/server.cc): its instances,
   // each with its threads, run side by side.
   ModelConfig config;
   config.instances = flags.instances;

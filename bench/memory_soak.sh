@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Resident memory of gcnserve (jemalloc linked in with server/allocator.h's
+# Resident memory of gcnserve (jemalloc linked in with server/base/allocator.h's
 # options) against the same binary with other jemalloc options
 # (MALLOC_CONF=$OTHER_CONF, added to the built-in ones; default: jemalloc's
 # own oversize arena for allocations over 8 MiB, as the images preloaded it

@@ -1,7 +1,7 @@
 #ifndef GCNSERVE_BENCH_OUTPUT_COMPARISON_H_
 #define GCNSERVE_BENCH_OUTPUT_COMPARISON_H_
 
-#include "server/model_runner.h"
+#include "server/runner/model_runner.h"
 
 namespace gcnserve {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "bench/jpeg_entropy_decoder.h"
-#include "server/image_preprocessor.h"
+#include "server/decode/image_preprocessor.h"
 
 namespace {
 

@@ -17,7 +17,7 @@ trap 'rm -rf "$work"' EXIT
 libs="-lopencv_imgcodecs -lopencv_imgproc -lopencv_core -ljpeg -lwebp -lz
       $(pkg-config --libs absl_status absl_statusor absl_strings absl_time)"
 build() {  # OUT SOURCE_ROOT
-  local sources=("$2"/server/image_preprocessor.cc)
+  local sources=("$2"/server/decode/image_preprocessor.cc)
   for extra in jpeg_decoder webp_decoder log clock; do
     [[ -f "$2/server/$extra.cc" ]] && sources+=("$2/server/$extra.cc")
   done

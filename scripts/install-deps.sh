@@ -20,7 +20,7 @@ packages=(
   libpng-dev libwebp-dev zlib1g-dev
   # the fuzzer (tests/fuzz: libFuzzer with ASan and UBSan, Debian's clang)
   clang libclang-rt-14-dev
-  # jemalloc, linked into gcnserve and gcnserve_limit (server/allocator.cc;
+  # jemalloc, linked into gcnserve and gcnserve_limit (server/base/allocator.cc;
   # bench/README.md has the figures against glibc malloc)
   libjemalloc-dev
   # bench/server_alone.sh: h2load, a load generator that costs the server's

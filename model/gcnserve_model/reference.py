@@ -2,7 +2,7 @@
 on its validation split, for the server to compare its traffic against.
 
 Each signal is one number per image, computed from the model's outputs in
-the same way the server computes it (server/drift_monitor.h):
+the same way the server computes it (server/monitoring/drift_monitor.h):
 
   predicted_class  argmax of the probabilities (one bin per class);
   confidence       the top-1 probability;

@@ -1,7 +1,7 @@
 """libwebp's own decoder, through ctypes, for scaled WebP decoding.
 
 OpenCV has no reduced-size WebP decode; libwebp rescales while it decodes.
-The server (server/webp_decoder.cc) calls the same library the same way, so
+The server (server/decode/webp_decoder.cc) calls the same library the same way, so
 both get the same pixels.
 """
 from __future__ import annotations

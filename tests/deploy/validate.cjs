@@ -329,12 +329,12 @@ function serverVariables() {
   return new Set(names);
 }
 
-// Metric names the server registers (server/metrics.cc), with the series
+// Metric names the server registers (server/monitoring/metrics.cc), with the series
 // names a histogram adds.
 function serverMetrics() {
   // The Metrics object's families, and the drift gauges it owns through
   // DriftRegistry.
-  const text = read("server/metrics.cc") + read("server/drift_registry.cc");
+  const text = read("server/monitoring/metrics.cc") + read("server/monitoring/drift_registry.cc");
   const names = new Set();
   for (const m of text.matchAll(/BuildHistogram\(\)\s*\.Name\("(\w+)"\)|\.Name\("(\w+)"\)/g)) {
     const name = m[1] || m[2];
@@ -346,7 +346,7 @@ function serverMetrics() {
 
 function checkMetricNames(text, where, known) {
   for (const m of text.matchAll(/\bgcnserve_[a-z_]+\b/g)) {
-    check(known.has(m[0]), `${where}: ${m[0]} is not a metric the server exports (server/metrics.cc, drift_registry.cc)`);
+    check(known.has(m[0]), `${where}: ${m[0]} is not a metric the server exports (server/monitoring/metrics.cc, drift_registry.cc)`);
   }
 }
 
@@ -512,7 +512,7 @@ function manifests() {
   const variables = serverVariables();
   const metrics = serverMetrics();
   check(metrics.has("gcnserve_requests_total") && metrics.has("gcnserve_batch_size_count"),
-    "could not read the metric names from server/metrics.cc");
+    "could not read the metric names from server/monitoring/metrics.cc");
   const rendered = {};
   for (const dir of ["deploy/base", "deploy/overlays/cpu", "deploy/overlays/gpu", "deploy/monitoring", "deploy/kserve"]) {
     rendered[dir] = renderAll(dir);

@@ -16,14 +16,14 @@
 #include <string_view>
 #include <vector>
 
-#include "server/classifier_service.h"
-#include "server/decode_budget.h"
-#include "server/http_api.h"
-#include "server/http_server.h"
-#include "server/metrics.h"
-#include "server/model_manager.h"
-#include "server/thread_pool.h"
 #include "absl/strings/str_split.h"
+#include "server/base/thread_pool.h"
+#include "server/decode/decode_budget.h"
+#include "server/models/model_manager.h"
+#include "server/monitoring/metrics.h"
+#include "server/transport/classifier_service.h"
+#include "server/transport/http_api.h"
+#include "server/transport/http_server.h"
 
 namespace gcnserve {
 namespace {

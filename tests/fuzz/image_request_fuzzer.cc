@@ -17,8 +17,8 @@
 #include <string_view>
 
 #include "gcnserve/v1/gcnserve.pb.h"
-#include "server/image_preprocessor.h"
-#include "server/response_builder.h"
+#include "server/decode/image_preprocessor.h"
+#include "server/pipeline/response_builder.h"
 
 namespace {
 

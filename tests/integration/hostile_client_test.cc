@@ -25,8 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include "server/bounded_text.h"
-#include "server/response_builder.h"
+#include "server/base/bounded_text.h"
+#include "server/pipeline/response_builder.h"
 #include "tests/support/running_server.h"
 
 namespace gcnserve {

@@ -22,8 +22,8 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "absl/strings/escaping.h"
-#include "server/file_digest.h"
-#include "server/http_api.h"
+#include "server/models/file_digest.h"
+#include "server/transport/http_api.h"
 #include "tests/support/http_fetch.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/running_server.h"

@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "client/classifier_client.h"
-#include "server/server.h"
+#include "server/app/server.h"
 
 namespace gcnserve {
 namespace {

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "client/classifier_client.h"
-#include "server/server.h"
+#include "server/app/server.h"
 #include "tests/support/fake_dns.h"
 #include "tests/support/metric_value.h"
 #include "tests/support/running_server.h"

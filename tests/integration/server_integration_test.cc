@@ -21,7 +21,7 @@
 #include <set>
 
 #include "client/classifier_client.h"
-#include "server/server.h"
+#include "server/app/server.h"
 #include "tests/support/metric_value.h"
 #include "tests/support/running_server.h"
 

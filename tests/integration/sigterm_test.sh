@@ -33,10 +33,10 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 [[ -n $port ]] || fail "server did not start"
-# The defaults that make it fast (server/allocator.h, ModelConfig::Instances):
+# The defaults that make it fast (server/base/allocator.h, ModelConfig::Instances):
 # jemalloc with its options and its background thread, one instance per core.
 grep -q "memory allocator: jemalloc .*(background_thread:true, oversize_threshold:0)" "$log" ||
-  fail "gcnserve does not run on jemalloc with server/allocator.cc's options"
+  fail "gcnserve does not run on jemalloc with server/base/allocator.cc's options"
 grep -qx jemalloc_bg_thd /proc/"$pid"/task/*/comm || fail "no jemalloc background thread"
 grep -q "model3 version 1 ready (model3, $(nproc) instance(s) on cpu" "$log" ||
   fail "model3 is not served by one instance per core"

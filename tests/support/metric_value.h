@@ -4,7 +4,7 @@
 #include <map>
 #include <string>
 
-#include "server/metrics.h"
+#include "server/monitoring/metrics.h"
 
 namespace gcnserve {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "client/classifier_client.h"
-#include "server/server.h"
+#include "server/app/server.h"
 
 namespace gcnserve {
 

@@ -1,0 +1,87 @@
+#include "server/models/served_model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+namespace gcnserve {
+
+namespace {
+double Seconds(Clock::Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+}  // namespace
+
+ServedModel::ServedModel(std::string name, int64_t version,
+                         ModelMetadata metadata,
+                         std::vector<std::unique_ptr<ModelRunner>> runners,
+                         const Options& options, Metrics::Model* metrics,
+                         Clock* clock)
+    : name_(std::move(name)),
+      version_(version),
+      metadata_(std::move(metadata)),
+      options_(options),
+      preprocessor_(metadata_.input, options.max_image_pixels,
+                    options.max_decode_bytes),
+      metrics_(metrics),
+      clock_(clock),
+      drift_(metrics->drift->Add(name_, version, metadata_, clock)),
+      batcher_(options.batching,
+               [this](Batch batch, int instance) {
+                 Process(std::move(batch), instance);
+               },
+               clock,
+               // The model's gauges sum over its served versions (each has
+               // its own queue), so each version adds its own changes.
+               [metrics, reported = 0](int depth) mutable {
+                 metrics->queue_depth->Increment(depth - reported);
+                 reported = depth;
+               }) {
+  for (auto& runner : runners) instances_.push_back({std::move(runner), {}});
+  metrics_->queue_capacity->Increment(options.batching.max_queue_size);
+}
+
+ServedModel::~ServedModel() {
+  Stop(/*drain=*/true);
+  metrics_->queue_capacity->Decrement(options_.batching.max_queue_size);
+}
+
+absl::Status ServedModel::Enqueue(std::unique_ptr<BatchTask>& task) {
+  return batcher_.Enqueue(task);
+}
+
+void ServedModel::Process(Batch batch, int instance) {
+  Instance& self = instances_[instance];
+  const int size = static_cast<int>(batch.size());
+  const size_t image = batch.front()->input.size();
+  self.input.resize(image * size);
+  for (int i = 0; i < size; ++i) {
+    const BatchTask& task = *batch[i];
+    metrics_->queue->Observe(Seconds(task.dequeue_time - task.enqueue_time));
+    std::copy(task.input.begin(), task.input.end(),
+              self.input.begin() + i * image);
+  }
+  metrics_->batch_size->Observe(size);
+
+  Clock::TimePoint start = clock_->Now();
+  absl::StatusOr<ModelOutput> output = self.runner->Run(self.input.data(), size);
+  BatchInfo info{size, clock_->Now() - start};
+  metrics_->inference->Observe(Seconds(info.inference));
+  for (int i = 0; i < size; ++i) {
+    if (output.ok()) {
+      info.queued = batch[i]->dequeue_time - batch[i]->enqueue_time;
+      batch[i]->complete(*output, i, info);
+    } else {
+      batch[i]->fail(output.status());
+    }
+  }
+  if (!output.ok()) return;
+  for (int i = 0; i < size; ++i) {
+    const float* p =
+        output->probabilities.data() + static_cast<size_t>(i) * output->classes;
+    metrics_->confidence->Observe(*std::max_element(p, p + output->classes));
+    if (drift_) drift_->Record(*output, i);
+  }
+}
+
+}  // namespace gcnserve

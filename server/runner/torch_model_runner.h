@@ -1,0 +1,95 @@
+#ifndef GCNSERVE_SERVER_RUNNER_TORCH_MODEL_RUNNER_H_
+#define GCNSERVE_SERVER_RUNNER_TORCH_MODEL_RUNNER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/runner/model_metadata.h"
+#include "server/runner/model_runner.h"
+
+namespace gcnserve {
+
+// Runs a TorchScript export with LibTorch. The only part of the server that
+// includes torch headers. Not thread-safe: one batch thread calls Run.
+//
+// On a CUDA device the model is moved there once at load; each batch is
+// staged in pinned host memory, copied without blocking, and its outputs are
+// copied back once per batch. Without CUDA in LibTorch those paths are never
+// taken, and asking for a GPU is a clear error at load.
+class TorchModelRunner : public ModelRunner {
+ public:
+  struct Options {
+    std::string device = "cpu";  // cpu, cuda or cuda:N
+    // LibTorch threads for the forward passes of the thread that calls Run;
+    // 0 leaves the process default.
+    int intra_op_threads = 0;
+    // Freeze the module and run LibTorch's inference passes over it
+    // (torch::jit::optimize_for_inference): batch norms folded into the
+    // convolutions, convolutions through oneDNN with their weights packed
+    // once, on the CPU. Results agree with the export as saved to float
+    // rounding (bench/README.md, "Optimized for inference").
+    bool optimize = true;
+  };
+
+  // Loads `path`, reads and checks its gcnserve.json, moves the model to the
+  // device once and, with `optimize`, optimizes it for inference; a model
+  // that the optimization refuses is served as saved (not_optimized_why
+  // says why). A clear error when the file, its metadata or the device is
+  // unusable.
+  static absl::StatusOr<std::unique_ptr<TorchModelRunner>> Load(
+      const std::string& path, const Options& options);
+
+  ~TorchModelRunner() override;
+
+  // Runs the model before it takes traffic, so that no request pays its
+  // first-call cost, and checks the outputs against the metadata. On the
+  // CPU, TorchScript's profiling executor profiles the first run and
+  // optimizes on the second, once for every shape: batch 1 runs twice, then
+  // batch sizes 2, 4, 8, ... and `max_batch_size` once each (the largest
+  // buffers). A size first seen afterwards costs a few ms more, once (4 to
+  // 9 ms for Model3, optimized), against 35 ms for the first two runs
+  // (bench/first_call.py), so nothing is padded and the warm-up stays
+  // linear in `max_batch_size`. On CUDA, where fusers specialize on shapes,
+  // every size from 1 to `max_batch_size` runs twice.
+  absl::Status WarmUp(int max_batch_size);
+  // The batch sizes WarmUp runs, ascending: 1, 2, 4, ... below
+  // `max_batch_size`, then `max_batch_size`; with `every_size` (CUDA), every
+  // size from 1 to `max_batch_size`.
+  static std::vector<int> WarmUpBatchSizes(int max_batch_size, bool every_size);
+
+  absl::StatusOr<ModelOutput> Run(const float* input, int batch) override;
+
+  const ModelMetadata& metadata() const { return metadata_; }
+  // Whether the module runs optimized for inference: asked for and done.
+  bool optimized() const { return options_.optimize && not_optimized_why_.empty(); }
+  // Empty unless Options::optimize was asked for and LibTorch's optimization
+  // failed: then its error, and the module runs as saved.
+  const std::string& not_optimized_why() const { return not_optimized_why_; }
+
+  // Sets LibTorch's intra-op thread count for the whole process, and
+  // OpenBLAS's to the same unless OPENBLAS_NUM_THREADS is set; 0 leaves both.
+  static void SetIntraOpThreads(int threads);
+  // OpenBLAS's thread count; 0 when LibTorch's BLAS is not OpenBLAS.
+  static int BlasThreads();
+  // The LibTorch version, e.g. "1.13.1".
+  static std::string TorchVersion();
+  // Checks a device string ("cpu", "cuda", "cuda:1") against this build and
+  // machine.
+  static absl::Status CheckDevice(const std::string& device);
+
+ private:
+  struct Impl;
+  TorchModelRunner(std::unique_ptr<Impl> impl, ModelMetadata metadata,
+                   Options options, std::string not_optimized_why);
+
+  std::unique_ptr<Impl> impl_;
+  const ModelMetadata metadata_;
+  const Options options_;
+  const std::string not_optimized_why_;
+};
+
+}  // namespace gcnserve
+
+#endif  // GCNSERVE_SERVER_RUNNER_TORCH_MODEL_RUNNER_H_
