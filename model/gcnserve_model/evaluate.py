@@ -10,8 +10,10 @@ exported model.pt (its gcnserve.json gives the input). Either way the images
 go through the serving preprocessing (data.py).
 
 Figures: top-1 accuracy, accuracy per class, the confusion matrix (rows: true
-class, columns: predicted), and for models with interest points the
-points-on-garment check. Each point (x, y) in input-tensor pixels maps to
+class, columns: predicted), the expected calibration error (15 bins, top-1)
+of the probabilities as served, softmax(logits / T) with T the export's
+calibration.temperature (1 for a checkpoint, or an export without one), and
+without T; and for models with interest points the points-on-garment check. Each point (x, y) in input-tensor pixels maps to
 the original 28x28 image by scaling each axis (preprocess.py's
 scale_points_to_original); the pixel under it is image[floor(y), floor(x)].
 A point is on the garment when that pixel is above `--threshold` (default
@@ -46,9 +48,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .calibration import expected_calibration_error, probabilities, temperature_of
 from .config import FASHION_MNIST_LABELS, ModelConfig
 from .data import FashionMNIST
-from .metadata import METADATA_FILE, validate_metadata
+from .metadata import METADATA_FILE, read_metadata, validate_metadata
 from .models import build_model
 
 THRESHOLD = 0.1 * 255
@@ -201,10 +204,24 @@ def run(model: nn.Module, dataset: FashionMNIST, batch_size: int = 256) -> Dict[
     return result
 
 
+def confidence_figures(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> Dict[str, Any]:
+    """ECE (15 bins, top-1) and mean top-1 probability of the served
+    probabilities softmax(logits / T), and the ECE of softmax(logits)."""
+    raw = torch.from_numpy(logits)
+    y = torch.from_numpy(labels)
+    served = probabilities(raw, temperature)
+    return {"temperature": float(temperature), "ece": expected_calibration_error(served, y),
+            "mean_confidence": float(served.max(1).values.mean()),
+            "ece_uncalibrated": expected_calibration_error(probabilities(raw), y),
+            "mean_confidence_uncalibrated": float(probabilities(raw).max(1).values.mean())}
+
+
 def evaluate(model: nn.Module, config: ModelConfig, split: str = "test", limit: Optional[int] = None,
-             threshold: float = THRESHOLD, strides: Optional[Sequence[int]] = None) -> Dict[str, Any]:
+             threshold: float = THRESHOLD, strides: Optional[Sequence[int]] = None,
+             temperature: float = 1.0) -> Dict[str, Any]:
     """Runs `model` over a split; `strides` (cell size per point level)
-    default to the config's maps."""
+    default to the config's maps; `temperature` is the export's
+    calibration (the probabilities are softmax(logits / T), as served)."""
     dataset = FashionMNIST(split, config, limit=limit)
     out = run(model, dataset)
     labels = dataset.labels
@@ -221,6 +238,7 @@ def evaluate(model: nn.Module, config: ModelConfig, split: str = "test", limit: 
         "per_class_accuracy": {name: float(a) for name, a in zip(names, per_class)},
         "confusion_matrix": confusion.tolist(),
         "labels": names,
+        "calibration": confidence_figures(out["logits"], labels, temperature),
     }
     if "points" in out:
         if strides is None:
@@ -258,7 +276,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.dedup is not None:
         options["dedup"] = args.dedup == "on"
     model, config = load_for_evaluation(args.checkpoint, args.model, options)
-    result = evaluate(model, config, args.split, args.limit, args.threshold, args.strides)
+    temperature = temperature_of(read_metadata(args.model)) if args.model else 1.0
+    result = evaluate(model, config, args.split, args.limit, args.threshold, args.strides, temperature)
     result["source"] = str(args.checkpoint or args.model)
     result["options"] = {"nms": config.nms, "dedup": config.dedup}
     text = json.dumps(result, indent=2)
@@ -266,6 +285,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
     summary = {k: v for k, v in result.items() if k in ("split", "images", "accuracy")}
+    summary.update({k: result["calibration"][k] for k in ("temperature", "ece", "ece_uncalibrated")})
     if "points_on_garment" in result:
         summary.update({k: result["points_on_garment"][k] for k in
                         ("model_share", "uniform_random_share", "random_cells_share", "best_possible_share",

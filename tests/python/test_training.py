@@ -174,6 +174,18 @@ def test_evaluate_cli_on_a_checkpoint_and_on_an_export(tmp_path: Path, capsys) -
     from_export = json.loads((tmp_path / "eval2.json").read_text())
     assert from_export["accuracy"] == from_checkpoint["accuracy"]
     assert from_export["points_on_garment"]["model_share"] == from_checkpoint["points_on_garment"]["model_share"]
+    assert from_export["calibration"]["temperature"] == 1.0  # no calibration in the export: T = 1
+
+    # An export's calibration.temperature makes the probabilities evaluate reports.
+    c = {"method": "temperature", "temperature": 0.05, "validation_ece_before": 0.0, "validation_ece_after": 0.0}
+    calibrated = export.export_model(model, config, tmp_path / "repo", "model3", 2, from_checkpoint["labels"],
+                                     calibration=c)
+    assert evaluate.main(["--model", str(calibrated), "--limit", "30", "--out", str(tmp_path / "eval3.json")]) == 0
+    figures = json.loads((tmp_path / "eval3.json").read_text())
+    assert figures["accuracy"] == from_export["accuracy"]
+    assert figures["calibration"]["temperature"] == 0.05
+    assert figures["calibration"]["ece_uncalibrated"] == pytest.approx(from_export["calibration"]["ece"])
+    assert figures["calibration"]["mean_confidence"] > from_export["calibration"]["mean_confidence"]
 
 
 
