@@ -161,6 +161,21 @@ absl::StatusOr<ModelMetadata> ParseJson(const Json& json) {
       return Invalid("adjacency", "must be 'similarity' or 'euclidean'");
     }
   }
+  if (auto it = json.find("calibration"); it != json.end()) {
+    if (!it->is_object()) return Invalid("calibration", "must be an object");
+    std::string method;
+    GCN_RETURN_IF_ERROR(Read(*it, "method", method));
+    if (method != "temperature") {
+      return Invalid("calibration.method", "must be 'temperature'");
+    }
+    auto temperature = it->find("temperature");
+    if (temperature == it->end() || !temperature->is_number() ||
+        !std::isfinite(temperature->get<double>()) ||
+        temperature->get<double>() <= 0) {
+      return Invalid("calibration.temperature", "must be a positive number");
+    }
+    meta.temperature = temperature->get<double>();
+  }
   if (auto it = json.find("reference"); it != json.end()) {
     DriftReference reference;
     GCN_RETURN_IF_ERROR(ParseReference(*it,

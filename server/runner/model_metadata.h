@@ -43,6 +43,10 @@ struct ModelMetadata {
   // Optional: the drift reference; without it the version is served without
   // drift metrics. Unknown signal names in it are skipped.
   std::optional<DriftReference> reference;
+  // Optional "calibration": {"method": "temperature", "temperature": T, ...}
+  // fitted on the validation split (model/gcnserve_model/calibration.py);
+  // the probabilities served are softmax(logits / temperature). 1 without.
+  double temperature = 1.0;
   // Not in gcnserve.json: the short SHA-256 of the model.pt it came from
   // (ShortFileDigest), set by the loader; empty when not known.
   std::string digest;

@@ -218,8 +218,9 @@ absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
     out.classes = static_cast<int>(classes);
     GCN_ASSIGN_OR_RETURN(torch::Tensor logits, get("logits"));
     GCN_RETURN_IF_ERROR(CheckShape("logits", logits, {batch, classes}));
-    out.probabilities =
-        ToVector<float>(torch::softmax(logits.to(torch::kFloat32), 1));
+    logits = logits.to(torch::kFloat32);
+    if (metadata_.temperature != 1.0) logits = logits / metadata_.temperature;
+    out.probabilities = ToVector<float>(torch::softmax(logits, 1));
     if (!metadata_.has_graph()) return out;
 
     out.points = static_cast<int>(k);

@@ -114,6 +114,39 @@ TEST(ModelMetadataTest, TheReferenceIsOptional) {
   EXPECT_EQ(with->reference->signals[1].edges.size(), 2u);
 }
 
+TEST(ModelMetadataTest, ReadsTheCalibrationTemperature) {
+  auto without = ModelMetadata::Parse(Valid().dump());
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(without->temperature, 1.0);
+  nlohmann::json json = Valid();
+  json["calibration"] = {{"method", "temperature"}, {"temperature", 1.7},
+                         {"validation_ece_before", 0.03},
+                         {"validation_ece_after", 0.01}};
+  auto with = ModelMetadata::Parse(json.dump());
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_DOUBLE_EQ(with->temperature, 1.7);
+}
+
+TEST(ModelMetadataTest, RefusesABrokenCalibrationNamingTheField) {
+  auto refused = [](nlohmann::json calibration) {
+    nlohmann::json json = Valid();
+    json["calibration"] = std::move(calibration);
+    auto meta = ModelMetadata::Parse(json.dump());
+    return meta.ok() ? std::string() : std::string(meta.status().message());
+  };
+  EXPECT_THAT(refused(3), HasSubstr("calibration"));
+  EXPECT_THAT(refused({{"method", "platt"}, {"temperature", 1.0}}),
+              HasSubstr("calibration.method"));
+  for (nlohmann::json bad : {nlohmann::json(0.0), nlohmann::json(-2.0),
+                             nlohmann::json("1.5"), nlohmann::json(nullptr)}) {
+    EXPECT_THAT(refused({{"method", "temperature"}, {"temperature", bad}}),
+                HasSubstr("calibration.temperature"))
+        << bad.dump();
+  }
+  EXPECT_THAT(refused({{"method", "temperature"}}),
+              HasSubstr("calibration.temperature"));
+}
+
 TEST(ModelMetadataTest, RefusesABrokenReferenceNamingTheSignal) {
   auto refused = [](auto mutate) {
     nlohmann::json json = Valid();

@@ -1,9 +1,14 @@
 #include "server/runner/torch_model_runner.h"
 
 #include <gtest/gtest.h>
+#include <torch/script.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace gcnserve {
@@ -37,6 +42,61 @@ TEST(TorchModelRunnerTest, GivesOpenBlasTheIntraOpThreadCount) {
   EXPECT_EQ(TorchModelRunner::BlasThreads(), 3);
   TorchModelRunner::SetIntraOpThreads(
       static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+// A TorchScript file whose logits are its 1x1x1x3 input itself, with
+// `metadata` as its gcnserve.json.
+std::string SaveIdentityModel(const std::string& name,
+                              const std::string& metadata) {
+  torch::jit::Module module("Identity");
+  module.define(R"(
+def forward(self, x):
+    return {"logits": x.reshape([x.size(0), 3])}
+)");
+  std::string path = (std::filesystem::path(::testing::TempDir()) / name).string();
+  torch::jit::ExtraFilesMap extra{{"gcnserve.json", metadata}};
+  module.save(path, extra);
+  return path;
+}
+
+std::string IdentityMetadata(const std::string& calibration) {
+  return R"({"name": "identity", "architecture": "test", "num_points": 0,
+             "input": {"height": 1, "width": 3, "channels": 1, "color": "gray",
+                       "mean": [0], "std": [1], "resize": "area_or_linear"},
+             "labels": ["a", "b", "c"])" +
+         calibration + "}";
+}
+
+// The probabilities served are softmax(logits / T), T the export's
+// calibration.temperature, as model/gcnserve_model/calibration.py computes
+// them offline.
+TEST(TorchModelRunnerTest, DividesTheLogitsByTheCalibrationTemperature) {
+  const std::vector<float> logits = {1.0f, 2.0f, 4.0f};
+  auto softmax = [&](double t) {
+    std::vector<double> p;
+    double sum = 0;
+    for (float z : logits) sum += std::exp(z / t);
+    for (float z : logits) p.push_back(std::exp(z / t) / sum);
+    return p;
+  };
+  TorchModelRunner::Options options;
+  options.optimize = false;
+  for (double t : {1.0, 2.5}) {
+    std::string calibration =
+        t == 1.0 ? "" : R"(, "calibration": {"method": "temperature", "temperature": 2.5})";
+    auto runner = TorchModelRunner::Load(
+        SaveIdentityModel("identity_" + std::to_string(t) + ".pt",
+                          IdentityMetadata(calibration)),
+        options);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    auto out = (*runner)->Run(logits.data(), 1);
+    ASSERT_TRUE(out.ok()) << out.status();
+    std::vector<double> want = softmax(t);
+    ASSERT_EQ(out->probabilities.size(), 3u);
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_NEAR(out->probabilities[c], want[c], 1e-6) << "T " << t << " class " << c;
+    }
+  }
 }
 
 }  // namespace
