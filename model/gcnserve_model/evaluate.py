@@ -46,8 +46,9 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
+from . import variants
 from .calibration import expected_calibration_error, probabilities, temperature_of
 from .config import FASHION_MNIST_LABELS, ModelConfig
 from .data import FashionMNIST
@@ -218,12 +219,20 @@ def confidence_figures(logits: np.ndarray, labels: np.ndarray, temperature: floa
 
 def evaluate(model: nn.Module, config: ModelConfig, split: str = "test", limit: Optional[int] = None,
              threshold: float = THRESHOLD, strides: Optional[Sequence[int]] = None,
-             temperature: float = 1.0) -> Dict[str, Any]:
-    """Runs `model` over a split; `strides` (cell size per point level)
-    default to the config's maps; `temperature` is the export's
-    calibration (the probabilities are softmax(logits / T), as served)."""
+             temperature: float = 1.0, variant: Optional[str] = None) -> Dict[str, Any]:
+    """Runs `model` over a split, or a variant of it (variants.py);
+    `strides` (cell size per point level) default to the config's maps;
+    `temperature` is the export's calibration (the probabilities are
+    softmax(logits / T), as served)."""
     dataset = FashionMNIST(split, config, limit=limit)
-    out = run(model, dataset)
+    garments = dataset.images
+    if variant is None:
+        out = run(model, dataset)
+    else:
+        garments = variants.geometry(dataset.images, variant)
+        shown = variants.apply(dataset.images, variant)
+        inputs = torch.stack([dataset.tensor(img) for img in shown])
+        out = run(model, TensorDataset(inputs, torch.from_numpy(dataset.labels)))
     labels = dataset.labels
     predicted = out["logits"].argmax(1)
     classes = out["logits"].shape[1]
@@ -233,6 +242,7 @@ def evaluate(model: nn.Module, config: ModelConfig, split: str = "test", limit: 
     names = list(FASHION_MNIST_LABELS) if classes == len(FASHION_MNIST_LABELS) else [str(i) for i in range(classes)]
     result: Dict[str, Any] = {
         "split": split,
+        "variant": variant,
         "images": int(len(labels)),
         "accuracy": float((predicted == labels).mean()),
         "per_class_accuracy": {name: float(a) for name, a in zip(names, per_class)},
@@ -244,7 +254,7 @@ def evaluate(model: nn.Module, config: ModelConfig, split: str = "test", limit: 
         if strides is None:
             strides = [stride for stride, _, _ in config.feature_maps]
         result["points_on_garment"] = point_statistics(
-            out["points"], dataset.images, config.input_width, config.input_height, strides, out["levels"],
+            out["points"], garments, config.input_width, config.input_height, strides, out["levels"],
             threshold)
     return result
 
@@ -256,6 +266,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     src.add_argument("--model", type=Path, help="an exported model.pt")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
+    p.add_argument("--variant", choices=variants.VARIANTS,
+                   help="the split's images inverted, turned by 15 degrees or at 70 %% size (variants.py)")
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="garment pixel threshold, 0..255")
     p.add_argument("--strides", type=int, nargs="+",
                    help="cell size in input pixels of the map each point level comes from, for the "
@@ -277,14 +289,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         options["dedup"] = args.dedup == "on"
     model, config = load_for_evaluation(args.checkpoint, args.model, options)
     temperature = temperature_of(read_metadata(args.model)) if args.model else 1.0
-    result = evaluate(model, config, args.split, args.limit, args.threshold, args.strides, temperature)
+    result = evaluate(model, config, args.split, args.limit, args.threshold, args.strides, temperature,
+                      args.variant)
     result["source"] = str(args.checkpoint or args.model)
     result["options"] = {"nms": config.nms, "dedup": config.dedup}
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
-    summary = {k: v for k, v in result.items() if k in ("split", "images", "accuracy")}
+    summary = {k: v for k, v in result.items() if k in ("split", "variant", "images", "accuracy")}
     summary.update({k: result["calibration"][k] for k in ("temperature", "ece", "ece_uncalibrated")})
     if "points_on_garment" in result:
         summary.update({k: result["points_on_garment"][k] for k in
