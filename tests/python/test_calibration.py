@@ -123,3 +123,10 @@ def test_rewrite_adds_a_calibration_and_keeps_the_weights(tmp_path: Path, tiny_m
     assert meta["reference"]["images"] == 300  # computed again, from the calibrated probabilities
     after = torch.jit.load(str(path)).state_dict()
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_bundled_exports_carry_a_calibration() -> None:
+    repository = Path(__file__).resolve().parents[2] / "model" / "repository"
+    for path in sorted(repository.glob("*/[0-9]*/model.pt")):
+        c = read_metadata(path)["calibration"]
+        assert 0.5 < c["temperature"] < 2.0, path
