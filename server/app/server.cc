@@ -194,9 +194,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
                                                options.max_queue_size);
   server->decode_budget_ =
       std::make_unique<DecodeBudget>(options.max_decode_bytes_in_flight);
-  server->service_ = std::make_unique<ClassifierService>(
+  server->pipeline_ = std::make_unique<Pipeline>(
       server->models_.get(), server->pool_.get(), server->metrics_.get(),
       Clock::Real(), server->decode_budget_.get());
+  server->service_ = std::make_unique<ClassifierService>(
+      server->pipeline_.get(), server->models_.get(), server->metrics_.get(),
+      Clock::Real());
 
   // The port opens first, NOT_SERVING until the models are warm.
   grpc::EnableDefaultHealthCheckService(true);
@@ -207,8 +210,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   GuardGrpcEdge(options, builder);
   server->inference_ = std::make_unique<InferenceService>(
-      server->service_.get(), server->models_.get(), server->metrics_.get(),
-      [self] { return self->draining(); });
+      server->pipeline_.get(), server->models_.get(), server->metrics_.get(),
+      Clock::Real(), [self] { return self->draining(); });
   builder.RegisterService(server->service_.get());
   builder.RegisterService(server->inference_.get());
   server->grpc_server_ = builder.BuildAndStart();
@@ -226,7 +229,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   health->SetServingStatus(kServiceName, false);
   if (!options.http_address.empty()) {
     server->http_api_ = std::make_unique<HttpApi>(
-        server->service_.get(), server->models_.get(), server->metrics_.get(),
+        server->pipeline_.get(), server->models_.get(), server->metrics_.get(),
         Clock::Real(),
         [self] { return self->draining(); });
     HttpServer::Options http;
@@ -334,7 +337,7 @@ void Server::BeginDrain() {
   // Every service NOT_SERVING, and no later SetServingStatus (a reload's)
   // can turn one back.
   grpc_server_->GetHealthCheckService()->Shutdown();
-  service_->StartDraining();
+  pipeline_->StartDraining();
   models_->FlushAll();
   // Last: whoever sees draining() true finds health and the service so.
   draining_ = true;
@@ -359,11 +362,11 @@ void Server::Shutdown() {
                          static_cast<int64_t>(options_.drain_grace_s * 1000)));
   auto timeout = std::chrono::milliseconds(
       static_cast<int64_t>(options_.drain_timeout_s * 1000));
-  bool idle = service_->WaitIdle(timeout);
+  bool idle = pipeline_->WaitIdle(timeout);
   if (!idle) Log("drain timeout passed; failing what is still queued");
   models_->StopAll(/*drain=*/idle);
   // Requests still being decoded meet a stopped batcher and are answered.
-  if (!service_->WaitIdle(std::chrono::seconds(5))) {
+  if (!pipeline_->WaitIdle(std::chrono::seconds(5))) {
     Log("some requests or streams were still open at shutdown");
   }
   // GOAWAY: clients take new calls elsewhere. gRPC cancels the calls it
@@ -372,11 +375,11 @@ void Server::Shutdown() {
   // answered UNAVAILABLE once the GOAWAY is out. Every accepted call is
   // answered by now, so the deadline cancels nothing but a client stuck
   // past the drain timeout.
-  service_->HoldNewCalls();
+  pipeline_->HoldNewCalls();
   const auto hold_until = std::chrono::steady_clock::now() + kHoldMax;
-  for (int held = service_->held(), before = -1;
+  for (int held = pipeline_->held(), before = -1;
        held != before && std::chrono::steady_clock::now() < hold_until;
-       held = service_->held()) {
+       held = pipeline_->held()) {
     before = held;
     std::this_thread::sleep_for(kHoldQuiet);
   }
@@ -385,7 +388,7 @@ void Server::Shutdown() {
                            std::chrono::seconds(2));
   });
   std::this_thread::sleep_for(kHoldAfterGoaway);
-  service_->ReleaseHeld();
+  pipeline_->ReleaseHeld();
   stopping.join();
   // Every HTTP request has been answered, the held ones UNAVAILABLE, and
   // later ones are answered at once: stop its connections before the pool

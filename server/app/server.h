@@ -79,6 +79,7 @@ class Server {
   std::unique_ptr<DecodeBudget> decode_budget_;  // outlives the requests
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<Pipeline> pipeline_;  // every transport's request path
   std::unique_ptr<ClassifierService> service_;
   std::unique_ptr<InferenceService> inference_;  // the Open Inference Protocol
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -473,8 +473,13 @@ absl::StatusOr<PreprocessedImage> ImagePreprocessor::Process(
     Bytes encoded) const {
   absl::StatusOr<DecodePlan> plan = Plan(encoded);
   if (!plan.ok()) return plan.status();
+  return Process(encoded, *plan);
+}
+
+absl::StatusOr<PreprocessedImage> ImagePreprocessor::Process(
+    Bytes encoded, const DecodePlan& plan) const {
   absl::StatusOr<cv::Mat> decoded =
-      DecodeAtScale(encoded, *plan, input_.channels == 1);
+      DecodeAtScale(encoded, plan, input_.channels == 1);
   if (!decoded.ok()) return decoded.status();
   cv::Mat image = *std::move(decoded);
 
@@ -515,8 +520,8 @@ absl::StatusOr<PreprocessedImage> ImagePreprocessor::Process(
   }
 
   PreprocessedImage out;
-  out.original_width = static_cast<int>(plan->header.width);
-  out.original_height = static_cast<int>(plan->header.height);
+  out.original_width = static_cast<int>(plan.header.width);
+  out.original_height = static_cast<int>(plan.header.height);
   const int plane = input_.width * input_.height;
   const int channels = input_.channels;
   out.chw.resize(static_cast<size_t>(plane) * channels);

@@ -101,6 +101,9 @@ class ImagePreprocessor {
   // INVALID_ARGUMENT, with a message saying what was wrong, for empty,
   // unsupported, oversized, corrupt or truncated images.
   absl::StatusOr<PreprocessedImage> Process(std::string_view encoded) const;
+  // The same with `plan`, which Plan() made of these very bytes.
+  absl::StatusOr<PreprocessedImage> Process(std::string_view encoded,
+                                            const DecodePlan& plan) const;
 
   // Reads the header and plans the decode without decoding: INVALID_ARGUMENT
   // for what Process would refuse from the header alone (format, size,

@@ -16,6 +16,7 @@
 #include "gcnserve/v1/gcnserve.pb.h"
 #include "server/base/clock.h"
 #include "server/models/model_config.h"
+#include "server/models/model_finder.h"
 #include "server/models/model_repository.h"
 #include "server/models/model_unloader.h"
 #include "server/models/served_model.h"
@@ -76,7 +77,7 @@ using RepositoryScanner = std::function<absl::StatusOr<std::vector<ModelOnDisk>>
 //   ModelUnloader stops and frees it. Nothing else holds a version.
 //
 // Thread-safe. Find() is on every request's path and holds the lock briefly.
-class ModelManager {
+class ModelManager : public ModelFinder {
  public:
   struct Options {
     std::string repository;
@@ -121,15 +122,15 @@ class ModelManager {
   // The version a request asks for: `name` empty for the default model,
   // `version` 0 for the newest ready one. NOT_FOUND for an unknown model or
   // version, UNAVAILABLE for one that is known but not ready.
-  absl::StatusOr<std::shared_ptr<ServedModel>> Find(const std::string& name,
-                                                    int64_t version) const;
+  absl::StatusOr<std::shared_ptr<ServedModel>> Find(
+      const std::string& name, int64_t version) const override;
 
   std::vector<VersionInfo> List() const;
   // The model label a request naming `requested` is counted under: the
   // name when the manager knows the model (whatever its versions' states),
   // the default model's for "", else "" (so that clients cannot grow the
   // label set with names of their own).
-  std::string MetricLabel(const std::string& requested) const;
+  std::string MetricLabel(const std::string& requested) const override;
   std::string DefaultModel() const;
   bool AnyReady() const;
 

@@ -40,10 +40,18 @@ class ServedModel {
   int64_t version() const { return version_; }
   const ModelMetadata& metadata() const { return metadata_; }
   const Options& options() const { return options_; }
+  // The metrics of this model's name, which the request path records into.
+  Metrics::Model* metrics() const { return metrics_; }
 
-  // Decodes and normalizes an image for this model (see ImagePreprocessor).
+  // Decodes and normalizes an image for this model (see ImagePreprocessor);
+  // with the plan PlanDecode made of the same bytes, without reading the
+  // header again.
   absl::StatusOr<PreprocessedImage> Preprocess(std::string_view encoded) const {
     return preprocessor_.Process(encoded);
+  }
+  absl::StatusOr<PreprocessedImage> Preprocess(std::string_view encoded,
+                                               const DecodePlan& plan) const {
+    return preprocessor_.Process(encoded, plan);
   }
   // What decoding `encoded` will take, from its header (see
   // ImagePreprocessor::Plan).

@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "server/base/bounded_json.h"
 #include "server/base/bounded_text.h"
+#include "server/pipeline/model_list.h"
 #include "server/pipeline/response_builder.h"
 #include "server/transport/connection_watch.h"
 #include "server/transport/viewer_assets.h"
@@ -242,9 +243,9 @@ absl::StatusOr<int64_t> ShapeElements(const json* shape, const std::string& inpu
 
 }  // namespace
 
-HttpApi::HttpApi(ClassifierService* service, ModelManager* models,
+HttpApi::HttpApi(Pipeline* pipeline, const ModelManager* models,
                  Metrics* metrics, Clock* clock, std::function<bool()> draining)
-    : service_(service),
+    : pipeline_(pipeline),
       models_(models),
       metrics_(metrics),
       clock_(clock),
@@ -335,10 +336,11 @@ absl::Status HttpApi::Run(const HttpRequest& http,
                           const v1::ClassifyRequest& request,
                           v1::ClassifyResponse* response,
                           Counted& counted) const {
-  return RunAll(http, &request, response, 1, counted);
+  return RunAll(http, nullptr, &request, response, 1, counted);
 }
 
 absl::Status HttpApi::RunAll(const HttpRequest& http,
+                             const std::shared_ptr<ServedModel>& model,
                              const v1::ClassifyRequest* requests,
                              v1::ClassifyResponse* responses, int n,
                              Counted& counted) const {
@@ -348,10 +350,6 @@ absl::Status HttpApi::RunAll(const HttpRequest& http,
       Deadline(http.grpc_timeout, clock_->Now());
   if (!deadline.ok()) return deadline.status();
   context.deadline = *deadline;
-  // The client's leaving cancels the calls: the batcher drops them
-  // (CANCELLED) when it next looks, which the model's Wake makes now.
-  auto gone = std::make_shared<std::atomic<bool>>(false);
-  context.is_cancelled = [gone] { return gone->load(); };
   // Shared: the service may still be inside `done` when Wait returns.
   auto watch = std::make_shared<ConnectionWatch>(http.socket);
   struct Answers {
@@ -361,33 +359,29 @@ absl::Status HttpApi::RunAll(const HttpRequest& http,
   };
   auto answers = std::make_shared<Answers>();
   answers->remaining = n;
-  std::vector<std::weak_ptr<ServedModel>> models;
+  std::vector<Pipeline::Handle> handles;
   counted.by_service = true;
   for (int i = 0; i < n; ++i) {
-    std::shared_ptr<ServedModel> used;
-    service_->Submit(
-        context, &requests[i], &responses[i], &used,
-        [watch, answers, i, n](const absl::Status& status) {
-          {
-            std::lock_guard<std::mutex> lock(answers->mu);
-            if (!status.ok() && answers->first_error.ok()) {
-              answers->first_error =
-                  n == 1 ? status
-                         : absl::Status(status.code(),
-                                        absl::StrCat("image ", i, ": ",
-                                                     status.message()));
-            }
-            if (--answers->remaining > 0) return;
-          }
-          watch->Notify();
-        });
-    if (used) models.push_back(used);  // weakly: the version may unload
+    auto done = [watch, answers, i, n](const absl::Status& status) {
+      {
+        std::lock_guard<std::mutex> lock(answers->mu);
+        if (!status.ok() && answers->first_error.ok()) {
+          answers->first_error =
+              n == 1 ? status
+                     : absl::Status(status.code(),
+                                    absl::StrCat("image ", i, ": ", status.message()));
+        }
+        if (--answers->remaining > 0) return;
+      }
+      watch->Notify();
+    };
+    handles.push_back(
+        model ? pipeline_->Submit(context, model, &requests[i], &responses[i], done)
+              : pipeline_->Submit(context, &requests[i], &responses[i], done));
   }
-  watch->Wait([&gone, &models] {
-    gone->store(true);
-    for (const auto& weak : models) {
-      if (auto served = weak.lock()) served->Wake();
-    }
+  // The client's leaving cancels the calls, wherever they wait.
+  watch->Wait([&handles] {
+    for (const Pipeline::Handle& handle : handles) handle.Cancel();
   });
   std::lock_guard<std::mutex> lock(answers->mu);
   return answers->first_error;
@@ -423,7 +417,7 @@ HttpResponse HttpApi::Classify(const HttpRequest& http, Counted& counted) const 
 
 HttpResponse HttpApi::Models() const {
   v1::ListModelsResponse response;
-  service_->DescribeModels(&response);
+  DescribeModels(*models_, &response);
   return Proto(response);
 }
 
@@ -610,8 +604,6 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
                        ? body["id"].get<std::string>()
                        : "";
   for (v1::ClassifyRequest& request : requests) {
-    request.set_model(model->name());
-    request.set_version(model->version());
     request.set_top_k(static_cast<int32_t>(meta.labels.size()));
     request.set_graph(!meta.has_graph()       ? v1::GRAPH_DETAIL_NONE
                       : wants("adjacency")    ? v1::GRAPH_DETAIL_FULL
@@ -620,7 +612,7 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
   }
   std::vector<v1::ClassifyResponse> responses(n);
   absl::Status status =
-      RunAll(http, requests.data(), responses.data(), n, counted);
+      RunAll(http, model, requests.data(), responses.data(), n, counted);
   if (!status.ok()) return V2Error(status);
 
   json outputs = json::array();

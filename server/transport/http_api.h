@@ -12,12 +12,12 @@
 #include "server/base/clock.h"
 #include "server/models/model_manager.h"
 #include "server/monitoring/metrics.h"
-#include "server/transport/classifier_service.h"
+#include "server/pipeline/pipeline.h"
 #include "server/transport/http_server.h"
 
 namespace gcnserve {
 
-// The routes of the HTTP port, every one on the same ClassifierService path
+// The routes of the HTTP port, every one on the same Pipeline
 // as gRPC (model look-up, checks, preprocess pool, batcher, metrics with
 // protocol "http"):
 //
@@ -46,7 +46,7 @@ class HttpApi {
  public:
   // The service, models and clock outlive the API; `draining` says whether
   // the server has begun to drain (Server::draining).
-  HttpApi(ClassifierService* service, ModelManager* models, Metrics* metrics,
+  HttpApi(Pipeline* pipeline, const ModelManager* models, Metrics* metrics,
           Clock* clock, std::function<bool()> draining);
 
   HttpResponse Handle(const HttpRequest& request) const;
@@ -61,7 +61,7 @@ class HttpApi {
  private:
   // What the metrics need to know of one request's answer.
   struct Counted {
-    bool by_service = false;  // it reached ClassifierService, which counts
+    bool by_service = false;  // it reached the Pipeline, which counts
     // The model it asks for ("": the default), labelled by
     // ModelManager::MetricLabel; none for the routes outside the models.
     std::optional<std::string> model;
@@ -79,17 +79,19 @@ class HttpApi {
   // Submits `request` as an HTTP call and waits for its answer.
   absl::Status Run(const HttpRequest& http, const v1::ClassifyRequest& request,
                    v1::ClassifyResponse* response, Counted& counted) const;
-  // Submits the `n` requests at once and waits for every answer; the first
-  // error (naming its image when n > 1), or OK.
+  // Submits the `n` requests at once, to `model` (null: the one each names),
+  // and waits for every answer; the first error (naming its image when
+  // n > 1), or OK.
   absl::Status RunAll(const HttpRequest& http,
+                      const std::shared_ptr<ServedModel>& model,
                       const v1::ClassifyRequest* requests,
                       v1::ClassifyResponse* responses, int n,
                       Counted& counted) const;
   // 200 while a model is ready and the server is not draining.
   bool Ready() const;
 
-  ClassifierService* const service_;
-  ModelManager* const models_;
+  Pipeline* const pipeline_;
+  const ModelManager* const models_;
   Metrics* const metrics_;
   Clock* const clock_;
   const std::function<bool()> draining_;

@@ -58,7 +58,7 @@ struct InferenceService::Batch {
   std::shared_ptr<ServedModel> model;
   const ModelInferRequest* request = nullptr;
   ModelInferResponse* response = nullptr;
-  WakingReactor* reactor = nullptr;
+  CancellingReactor* reactor = nullptr;
   std::vector<std::string> wanted;  // the outputs to answer with
   bool raw = false;
   std::vector<v1::ClassifyRequest> items;   // sized once: Submit keeps pointers
@@ -108,12 +108,13 @@ struct InferenceService::Batch {
   }
 };
 
-InferenceService::InferenceService(ClassifierService* classifier,
-                                   ModelManager* models, Metrics* metrics,
-                                   std::function<bool()> draining)
-    : classifier_(classifier),
+InferenceService::InferenceService(Pipeline* pipeline,
+                                   const ModelManager* models, Metrics* metrics,
+                                   Clock* clock, std::function<bool()> draining)
+    : pipeline_(pipeline),
       models_(models),
       metrics_(metrics),
+      clock_(clock),
       draining_(std::move(draining)) {}
 
 absl::StatusOr<std::shared_ptr<ServedModel>> InferenceService::Find(
@@ -325,8 +326,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   batch->request = request;
   batch->response = response;
   batch->raw = request->raw_input_contents_size() > 0;
-  batch->reactor = new WakingReactor;
-  batch->reactor->set_model(*model);
+  batch->reactor = new CancellingReactor;
   const v1::GraphDetail graph =
       !meta.has_graph()           ? v1::GRAPH_DETAIL_NONE
       : batch->Wants("adjacency") ? v1::GRAPH_DETAIL_FULL
@@ -339,20 +339,19 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(
   batch->remaining = n;
   for (int i = 0; i < n; ++i) {
     v1::ClassifyRequest& item = batch->items[i];
-    item.set_model(batch->model->name());
-    item.set_version(batch->model->version());
     item.set_image(std::move((*images)[i]));
     item.set_top_k(static_cast<int32_t>(meta.labels.size()));
     item.set_graph(graph);
     item.set_request_id(request->id().substr(0, kMaxRequestIdBytes));
   }
-  grpc::ServerUnaryReactor* reactor = batch->reactor;
-  const CallContext call = classifier_->GrpcContext(context);
+  CancellingReactor* reactor = batch->reactor;
+  const CallContext call = GrpcCallContext(context, clock_);
   for (int i = 0; i < n; ++i) {
-    classifier_->Submit(call, &batch->items[i], &batch->answers[i], nullptr,
-                        [batch, i](const absl::Status& status) {
-                          batch->Done(i, status);
-                        });
+    reactor->Track(pipeline_->Submit(call, batch->model, &batch->items[i],
+                                     &batch->answers[i],
+                                     [batch, i](const absl::Status& status) {
+                                       batch->Done(i, status);
+                                     }));
   }
   return reactor;
 }

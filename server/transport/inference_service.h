@@ -18,8 +18,8 @@ namespace gcnserve {
 
 // The Open Inference Protocol's gRPC service (inference.GRPCInferenceService,
 // KServe's and Triton's clients speak it) on the server's gRPC port, an
-// adapter over the same ClassifierService::Submit as gcnserve's own API and
-// HTTP: model look-up, decoding, batching, drain and metrics are that path's
+// adapter over the same Pipeline as gcnserve's own API and HTTP: decoding,
+// batching, drain and metrics are the pipeline's
 // (docs/design.md, "The Open Inference Protocol").
 //
 // A model has one input, `image`, BYTES of shape [N]: N encoded images
@@ -38,10 +38,10 @@ namespace gcnserve {
 class InferenceService final
     : public inference::GRPCInferenceService::CallbackService {
  public:
-  // The service, models and metrics outlive this; `draining` says whether
-  // the server has begun to drain.
-  InferenceService(ClassifierService* classifier, ModelManager* models,
-                   Metrics* metrics, std::function<bool()> draining);
+  // Everything passed outlives this; `draining` says whether the server has
+  // begun to drain.
+  InferenceService(Pipeline* pipeline, const ModelManager* models,
+                   Metrics* metrics, Clock* clock, std::function<bool()> draining);
 
   grpc::ServerUnaryReactor* ServerLive(
       grpc::CallbackServerContext* context,
@@ -79,9 +79,10 @@ class InferenceService final
   absl::StatusOr<std::shared_ptr<ServedModel>> Find(
       const std::string& name, const std::string& version) const;
 
-  ClassifierService* const classifier_;
-  ModelManager* const models_;
+  Pipeline* const pipeline_;
+  const ModelManager* const models_;
   Metrics* const metrics_;
+  Clock* const clock_;
   const std::function<bool()> draining_;
 };
 

@@ -1,6 +1,6 @@
 // libFuzzer target over the HTTP API's request handling (HttpApi::Handle):
 // every route, with the method, path, query, Content-Type, Grpc-Timeout and
-// body a client chooses, through the real ClassifierService, ModelManager,
+// body a client chooses, through the real Pipeline, ModelManager,
 // decoders and batcher to a fake model runner (a graph model of 4 points,
 // no LibTorch). What a client sends may cost only bounded time and memory
 // and must end in an answer, never a crash.
@@ -21,7 +21,7 @@
 #include "server/decode/decode_budget.h"
 #include "server/models/model_manager.h"
 #include "server/monitoring/metrics.h"
-#include "server/transport/classifier_service.h"
+#include "server/pipeline/pipeline.h"
 #include "server/transport/http_api.h"
 #include "server/transport/http_server.h"
 
@@ -95,9 +95,9 @@ struct Fixture {
     (void)models->Reconcile();
     pool = std::make_unique<ThreadPool>(1, 64);
     budget = std::make_unique<DecodeBudget>(int64_t{256} << 20);
-    service = std::make_unique<ClassifierService>(
-        models.get(), pool.get(), &metrics, Clock::Real(), budget.get());
-    api = std::make_unique<HttpApi>(service.get(), models.get(), &metrics,
+    pipeline = std::make_unique<Pipeline>(models.get(), pool.get(), &metrics,
+                                          Clock::Real(), budget.get());
+    api = std::make_unique<HttpApi>(pipeline.get(), models.get(), &metrics,
                                     Clock::Real(),
                                     [] { return false; });
   }
@@ -106,7 +106,7 @@ struct Fixture {
   std::unique_ptr<ModelManager> models;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<DecodeBudget> budget;
-  std::unique_ptr<ClassifierService> service;
+  std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<HttpApi> api;
 };
 
