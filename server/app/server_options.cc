@@ -1,14 +1,12 @@
 #include "server/app/server_options.h"
 
-#include <algorithm>
-#include <cctype>
-#include <cstdlib>
+#include <cstdint>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
+#include "server/base/flag_set.h"
 #include "server/base/status_macros.h"
 #include "server/models/model_config.h"
 
@@ -16,272 +14,204 @@
 #define GCNSERVE_DEFAULT_REPOSITORY "model/repository"
 #endif
 
+// The server's flags, private to this file: the server reads ServerOptions,
+// which Parse fills from them. Defaults are ServerOptions' own.
+using gcnserve::ServerOptions;
+
+ABSL_FLAG(std::string, grpc_address, ServerOptions().grpc_address,
+          "host:port to serve gRPC on; port 0 picks a free one");
+ABSL_FLAG(std::string, metrics_address, ServerOptions().metrics_address,
+          "host:port for Prometheus /metrics; empty turns metrics off");
+ABSL_FLAG(std::string, http_address, ServerOptions().http_address,
+          "host:port for HTTP: the JSON API (/v1/classify, /v1/models), "
+          "/healthz, /readyz, KServe v2 (/v2/...) and the viewer at /; "
+          "empty turns it off");
+ABSL_FLAG(std::string, model_repository, GCNSERVE_DEFAULT_REPOSITORY,
+          "folder of models, laid out <model>/<version>/model.pt");
+ABSL_FLAG(std::string, default_model, ServerOptions().default_model,
+          "model for requests that name none; empty: the model whose "
+          "config.json says \"default\": true, else the first model by name");
+ABSL_FLAG(int, max_batch_size, ServerOptions().max_batch_size,
+          "largest batch the batcher forms (warmed up before SERVING)");
+ABSL_FLAG(int64_t, max_queue_delay_us, ServerOptions().max_queue_delay_us,
+          "microseconds a request may wait for its batch to fill; 0: a free "
+          "model takes what is queued at once (batches still fill under load)");
+ABSL_FLAG(int64_t, batch_idle_spin_us, ServerOptions().batch_idle_spin_us,
+          "microseconds a batch thread that ran out of work spins, yielding "
+          "its core to other threads, before it sleeps, when the model's "
+          "other instances are idle too: the next request of a light load "
+          "finds it awake; 0: never spins");
+ABSL_FLAG(int, max_queue_size, ServerOptions().max_queue_size,
+          "requests queued per model before new ones get UNAVAILABLE");
+ABSL_FLAG(std::string, device, ServerOptions().device,
+          "where models run: cpu, cuda or cuda:N (a model's config.json may "
+          "say otherwise)");
+ABSL_FLAG(int, instances, ServerOptions().instances,
+          "copies of each model, each running its own batches; 0: one per "
+          "usable core on CPU (CPU affinity, capped by a cgroup CPU quota), "
+          "with one LibTorch thread each; one on CUDA");
+ABSL_FLAG(int, intra_op_threads, ServerOptions().intra_op_threads,
+          "LibTorch threads per instance's forward pass; 0: the cores divided "
+          "among the instances");
+ABSL_FLAG(int, preprocess_threads, ServerOptions().preprocess_threads,
+          "threads that decode and resize images; 0: one per usable core "
+          "(CPU affinity, capped by a cgroup CPU quota)");
+ABSL_FLAG(int64_t, max_image_pixels, ServerOptions().max_image_pixels,
+          "images with more pixels are refused before they are decoded");
+ABSL_FLAG(int64_t, max_decode_bytes, ServerOptions().max_decode_bytes,
+          "largest decode of one image, in bytes: width x height x channels x "
+          "bytes per sample at the scale it is decoded at (JPEG and WebP "
+          "shrink while decoding), read from the header; larger ones are "
+          "refused (INVALID_ARGUMENT) before decoding");
+ABSL_FLAG(int64_t, max_decode_bytes_in_flight,
+          ServerOptions().max_decode_bytes_in_flight,
+          "bytes of decoding that accepted requests may hold at once (queued "
+          "or decoding); past it new requests get UNAVAILABLE at once instead "
+          "of waiting. At least --max-decode-bytes");
+ABSL_FLAG(int, max_message_bytes, ServerOptions().max_message_bytes,
+          "largest gRPC message, or HTTP request body (else 413), accepted, "
+          "in bytes");
+ABSL_FLAG(int64_t, max_grpc_memory_bytes, ServerOptions().max_grpc_memory_bytes,
+          "memory gRPC may use for its connections and buffers (a resource "
+          "quota); past it gRPC reads less and refuses new streams");
+ABSL_FLAG(int, max_streams_per_connection,
+          ServerOptions().max_streams_per_connection,
+          "calls one client connection may have open at once (HTTP/2 "
+          "MAX_CONCURRENT_STREAMS); a client queues the rest");
+ABSL_FLAG(double, max_connection_age_s, ServerOptions().max_connection_age_s,
+          "seconds after which a client connection is asked to close (GOAWAY, "
+          "+-10% jitter), so that clients resolve the name again and new "
+          "replicas get load; 0: never");
+ABSL_FLAG(double, max_connection_age_grace_s,
+          ServerOptions().max_connection_age_grace_s,
+          "seconds the calls still open on an aged connection get to finish "
+          "before it is closed");
+ABSL_FLAG(double, drain_grace_s, ServerOptions().drain_grace_s,
+          "on SIGTERM or SIGINT, seconds during which health says NOT_SERVING "
+          "and new requests get UNAVAILABLE before clients are sent away "
+          "(GOAWAY), for load balancers to notice");
+ABSL_FLAG(double, drain_timeout_s, ServerOptions().drain_timeout_s,
+          "after the grace window, seconds to wait for queued and running "
+          "requests and open streams before exiting");
+ABSL_FLAG(double, repository_poll_s, ServerOptions().repository_poll_s,
+          "seconds between scans of the model repository for new, changed or "
+          "removed versions; 0 scans only at start and on SIGHUP");
+ABSL_FLAG(int, drift_window_requests, ServerOptions().drift_window_requests,
+          "answers each model version's drift summary keeps (the last N); "
+          "fixed memory per version");
+ABSL_FLAG(double, drift_window_s, ServerOptions().drift_window_s,
+          "seconds an answer stays in the drift summary");
+ABSL_FLAG(int, drift_min_requests, ServerOptions().drift_min_requests,
+          "answers the drift summary must hold before gcnserve_drift_score is "
+          "published; at most --drift-window-requests");
+ABSL_FLAG(std::string, tls_cert, ServerOptions().tls_cert,
+          "PEM certificate chain to serve gRPC and the HTTP port over TLS "
+          "(with --tls-key); empty: plaintext. /metrics stays plain HTTP");
+ABSL_FLAG(std::string, tls_key, ServerOptions().tls_key,
+          "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, ServerOptions().tls_client_ca,
+          "PEM roots; when set, gRPC clients must present a certificate they "
+          "signed (mutual TLS). Needs --tls-cert, and --http-address empty");
+
 namespace gcnserve {
 namespace {
 
-// One flag: its name, what it means, and how it reads a value into options.
-struct Flag {
-  const char* name;
-  const char* help;
-  std::function<absl::Status(ServerOptions&, const std::string&)> set;
-  std::function<std::string(const ServerOptions&)> get;
-};
-
-absl::Status Bad(const std::string& flag, const std::string& value,
-                 const std::string& allowed) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--", flag, "=", value, " is not allowed: ", allowed));
-}
-
-template <typename T>
-Flag Integer(const char* name, const char* help, T ServerOptions::*field,
-             T min, T max) {
-  return Flag{
-      name, help,
-      [=](ServerOptions& o, const std::string& v) {
-        int64_t parsed;
-        if (!absl::SimpleAtoi(v, &parsed) || parsed < min || parsed > max) {
-          return Bad(name, v, absl::StrCat("an integer from ", min, " to ", max));
-        }
-        o.*field = static_cast<T>(parsed);
-        return absl::OkStatus();
-      },
-      [=](const ServerOptions& o) { return absl::StrCat(o.*field); }};
-}
-
-Flag Seconds(const char* name, const char* help, double ServerOptions::*field,
-             double max) {
-  return Flag{
-      name, help,
-      [=](ServerOptions& o, const std::string& v) {
-        double parsed;
-        if (!absl::SimpleAtod(v, &parsed) || !(parsed >= 0) || parsed > max) {
-          return Bad(name, v, absl::StrCat("seconds from 0 to ", max));
-        }
-        o.*field = parsed;
-        return absl::OkStatus();
-      },
-      [=](const ServerOptions& o) { return absl::StrCat(o.*field); }};
-}
-
-absl::Status CheckAddress(const char* name, const std::string& v,
-                          bool may_be_empty) {
-  if (v.empty() && may_be_empty) return absl::OkStatus();
-  size_t colon = v.rfind(':');
+// host:port with a port from 0 to 65535 (or empty, where that turns a port
+// off).
+bool IsAddress(const std::string& value, bool may_be_empty) {
+  if (value.empty()) return may_be_empty;
+  const size_t colon = value.rfind(':');
   int port;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(v.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return Bad(name, v, "host:port with a port from 0 to 65535");
-  }
-  return absl::OkStatus();
+  return colon != std::string::npos && colon != 0 &&
+         absl::SimpleAtoi(value.substr(colon + 1), &port) && port >= 0 &&
+         port <= 65535;
 }
 
-Flag Text(const char* name, const char* help, std::string ServerOptions::*field,
-          std::function<absl::Status(const std::string&)> check) {
-  return Flag{name, help,
-              [=](ServerOptions& o, const std::string& v) {
-                if (check) GCN_RETURN_IF_ERROR(check(v));
-                o.*field = v;
-                return absl::OkStatus();
-              },
-              [=](const ServerOptions& o) { return o.*field; }};
-}
-
-const std::vector<Flag>& Flags() {
-  static const auto* flags = new std::vector<Flag>{
-      Text("grpc-address", "host:port to serve gRPC on; port 0 picks a free one",
-           &ServerOptions::grpc_address,
-           [](const std::string& v) { return CheckAddress("grpc-address", v, false); }),
-      Text("metrics-address",
-           "host:port for Prometheus /metrics; empty turns metrics off",
-           &ServerOptions::metrics_address,
-           [](const std::string& v) { return CheckAddress("metrics-address", v, true); }),
-      Text("http-address",
-           "host:port for HTTP: the JSON API (/v1/classify, /v1/models), "
-           "/healthz, /readyz, KServe v2 (/v2/...) and the viewer at /; "
-           "empty turns it off",
-           &ServerOptions::http_address,
-           [](const std::string& v) { return CheckAddress("http-address", v, true); }),
-      Text("model-repository",
-           "folder of models, laid out <model>/<version>/model.pt",
-           &ServerOptions::model_repository,
-           [](const std::string& v) {
-             return v.empty() ? Bad("model-repository", v, "a folder") : absl::OkStatus();
-           }),
-      Text("default-model",
-           "model for requests that name none; empty: the model whose "
-           "config.json says \"default\": true, else the first model by name",
-           &ServerOptions::default_model, nullptr),
-      Integer("max-batch-size",
-              "largest batch the batcher forms (warmed up before SERVING)",
-              &ServerOptions::max_batch_size, 1, 256),
-      Integer("max-queue-delay-us",
-              "microseconds a request may wait for its batch to fill; 0: a free "
-              "model takes what is queued at once (batches still fill under load)",
-              &ServerOptions::max_queue_delay_us, int64_t{0}, int64_t{10'000'000}),
-      Integer("batch-idle-spin-us",
-              "microseconds a batch thread that ran out of work spins, "
-              "yielding its core to other threads, before it sleeps, when the "
-              "model's other instances are idle too: the next request of a "
-              "light load finds it awake; 0: never spins",
-              &ServerOptions::batch_idle_spin_us, int64_t{0}, int64_t{100'000}),
-      Integer("max-queue-size",
-              "requests queued per model before new ones get UNAVAILABLE",
-              &ServerOptions::max_queue_size, 1, 1'000'000),
-      Text("device",
-           "where models run: cpu, cuda or cuda:N (a model's config.json may "
-           "say otherwise)",
-           &ServerOptions::device,
-           [](const std::string& v) {
-             return IsDeviceName(v) ? absl::OkStatus()
-                                    : Bad("device", v, "cpu, cuda or cuda:N");
-           }),
-      Integer("instances",
-              "copies of each model, each running its own batches; 0: one "
-              "per usable core on CPU (CPU affinity, capped by a cgroup CPU "
-              "quota), with one LibTorch thread each; one on CUDA",
-              &ServerOptions::instances, 0, 64),
-      Integer("intra-op-threads",
-              "LibTorch threads per instance's forward pass; 0: the cores "
-              "divided among the instances",
-              &ServerOptions::intra_op_threads, 0, 1024),
-      Integer("preprocess-threads",
-              "threads that decode and resize images; 0: one per usable core "
-              "(CPU affinity, capped by a cgroup CPU quota)",
-              &ServerOptions::preprocess_threads, 0, 1024),
-      Integer("max-image-pixels",
-              "images with more pixels are refused before they are decoded",
-              &ServerOptions::max_image_pixels, int64_t{1}, int64_t{1} << 32),
-      Integer("max-decode-bytes",
-              "largest decode of one image, in bytes: width x height x "
-              "channels x bytes per sample at the scale it is decoded at "
-              "(JPEG and WebP shrink while decoding), read from the header; "
-              "larger ones are refused (INVALID_ARGUMENT) before decoding",
-              &ServerOptions::max_decode_bytes, int64_t{1} << 10,
-              int64_t{1} << 40),
-      Integer("max-decode-bytes-in-flight",
-              "bytes of decoding that accepted requests may hold at once "
-              "(queued or decoding); past it new requests get "
-              "UNAVAILABLE at once instead of waiting. At least "
-              "--max-decode-bytes",
-              &ServerOptions::max_decode_bytes_in_flight, int64_t{1} << 10,
-              int64_t{1} << 42),
-      Integer("max-message-bytes",
-              "largest gRPC message, or HTTP request body (else 413), "
-              "accepted, in bytes",
-              &ServerOptions::max_message_bytes, 1024, 1 << 30),
-      Integer("max-grpc-memory-bytes",
-              "memory gRPC may use for its connections and buffers (a "
-              "resource quota); past it gRPC reads less and refuses new "
-              "streams",
-              &ServerOptions::max_grpc_memory_bytes, int64_t{16} << 20,
-              int64_t{1} << 40),
-      Integer("max-streams-per-connection",
-              "calls one client connection may have open at once (HTTP/2 "
-              "MAX_CONCURRENT_STREAMS); a client queues the rest",
-              &ServerOptions::max_streams_per_connection, 1, 1 << 20),
-      Seconds("max-connection-age-s",
-              "seconds after which a client connection is asked to close "
-              "(GOAWAY, +-10% jitter), so that clients resolve the name "
-              "again and new replicas get load; 0: never",
-              &ServerOptions::max_connection_age_s, 30 * 86400),
-      Seconds("max-connection-age-grace-s",
-              "seconds the calls still open on an aged connection get to "
-              "finish before it is closed",
-              &ServerOptions::max_connection_age_grace_s, 86400),
-      Seconds("drain-grace-s",
-              "on SIGTERM or SIGINT, seconds during which health says "
-              "NOT_SERVING and new requests get UNAVAILABLE before clients are "
-              "sent away (GOAWAY), for load balancers to notice",
-              &ServerOptions::drain_grace_s, 3600),
-      Seconds("drain-timeout-s",
-              "after the grace window, seconds to wait for queued and running "
-              "requests and open streams before exiting",
-              &ServerOptions::drain_timeout_s, 3600),
-      Seconds("repository-poll-s",
-              "seconds between scans of the model repository for new, changed "
-              "or removed versions; 0 scans only at start and on SIGHUP",
-              &ServerOptions::repository_poll_s, 86400),
-      Integer("drift-window-requests",
-              "answers each model version's drift summary keeps (the last "
-              "N); fixed memory per version",
-              &ServerOptions::drift_window_requests, 1, 1'000'000),
-      Seconds("drift-window-s",
-              "seconds an answer stays in the drift summary",
-              &ServerOptions::drift_window_s, 7 * 86400),
-      Integer("drift-min-requests",
-              "answers the drift summary must hold before "
-              "gcnserve_drift_score is published; at most "
-              "--drift-window-requests",
-              &ServerOptions::drift_min_requests, 1, 1'000'000),
-      Text("tls-cert",
-           "PEM certificate chain to serve gRPC and the HTTP port over TLS "
-           "(with --tls-key); empty: plaintext. /metrics stays plain HTTP",
-           &ServerOptions::tls_cert, nullptr),
-      Text("tls-key", "PEM private key of --tls-cert", &ServerOptions::tls_key,
-           nullptr),
-      Text("tls-client-ca",
-           "PEM roots; when set, gRPC clients must present a certificate "
-           "they signed (mutual TLS). Needs --tls-cert, and --http-address "
-           "empty",
-           &ServerOptions::tls_client_ca, nullptr),
-  };
+// Every flag with the values it allows, in --help's order.
+const FlagSet& ServerFlags() {
+  constexpr char kAddress[] = "host:port with a port from 0 to 65535";
+  static const FlagSet* flags = [&] {
+    FlagSet::Options options;
+    options.env_prefix = "GCNSERVE_";
+    auto* set = new FlagSet(options);
+    set->Add(FLAGS_grpc_address, kAddress,
+             [](const std::string& v) { return IsAddress(v, false); })
+        .Add(FLAGS_metrics_address, kAddress,
+             [](const std::string& v) { return IsAddress(v, true); })
+        .Add(FLAGS_http_address, kAddress,
+             [](const std::string& v) { return IsAddress(v, true); })
+        .Add(FLAGS_model_repository, "a folder",
+             [](const std::string& v) { return !v.empty(); })
+        .Add(FLAGS_default_model)
+        .AddInRange(FLAGS_max_batch_size, 1, 256)
+        .AddInRange(FLAGS_max_queue_delay_us, int64_t{0}, int64_t{10'000'000})
+        .AddInRange(FLAGS_batch_idle_spin_us, int64_t{0}, int64_t{100'000})
+        .AddInRange(FLAGS_max_queue_size, 1, 1'000'000)
+        .Add(FLAGS_device, "cpu, cuda or cuda:N", IsDeviceName)
+        .AddInRange(FLAGS_instances, 0, 64)
+        .AddInRange(FLAGS_intra_op_threads, 0, 1024)
+        .AddInRange(FLAGS_preprocess_threads, 0, 1024)
+        .AddInRange(FLAGS_max_image_pixels, int64_t{1}, int64_t{1} << 32)
+        .AddInRange(FLAGS_max_decode_bytes, int64_t{1} << 10, int64_t{1} << 40)
+        .AddInRange(FLAGS_max_decode_bytes_in_flight, int64_t{1} << 10,
+                    int64_t{1} << 42)
+        .AddInRange(FLAGS_max_message_bytes, 1024, 1 << 30)
+        .AddInRange(FLAGS_max_grpc_memory_bytes, int64_t{16} << 20,
+                    int64_t{1} << 40)
+        .AddInRange(FLAGS_max_streams_per_connection, 1, 1 << 20)
+        .AddSeconds(FLAGS_max_connection_age_s, 30 * 86400)
+        .AddSeconds(FLAGS_max_connection_age_grace_s, 86400)
+        .AddSeconds(FLAGS_drain_grace_s, 3600)
+        .AddSeconds(FLAGS_drain_timeout_s, 3600)
+        .AddSeconds(FLAGS_repository_poll_s, 86400)
+        .AddInRange(FLAGS_drift_window_requests, 1, 1'000'000)
+        .AddSeconds(FLAGS_drift_window_s, 7 * 86400)
+        .AddInRange(FLAGS_drift_min_requests, 1, 1'000'000)
+        .Add(FLAGS_tls_cert)
+        .Add(FLAGS_tls_key)
+        .Add(FLAGS_tls_client_ca);
+    return set;
+  }();
   return *flags;
 }
 
-std::string EnvName(const std::string& flag) {
-  return "GCNSERVE_" +
-         absl::AsciiStrToUpper(absl::StrReplaceAll(flag, {{"-", "_"}}));
+ServerOptions FromFlags() {
+  ServerOptions o;
+  o.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  o.http_address = absl::GetFlag(FLAGS_http_address);
+  o.model_repository = absl::GetFlag(FLAGS_model_repository);
+  o.default_model = absl::GetFlag(FLAGS_default_model);
+  o.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
+  o.max_queue_delay_us = absl::GetFlag(FLAGS_max_queue_delay_us);
+  o.batch_idle_spin_us = absl::GetFlag(FLAGS_batch_idle_spin_us);
+  o.max_queue_size = absl::GetFlag(FLAGS_max_queue_size);
+  o.device = absl::GetFlag(FLAGS_device);
+  o.instances = absl::GetFlag(FLAGS_instances);
+  o.intra_op_threads = absl::GetFlag(FLAGS_intra_op_threads);
+  o.preprocess_threads = absl::GetFlag(FLAGS_preprocess_threads);
+  o.max_image_pixels = absl::GetFlag(FLAGS_max_image_pixels);
+  o.max_decode_bytes = absl::GetFlag(FLAGS_max_decode_bytes);
+  o.max_decode_bytes_in_flight = absl::GetFlag(FLAGS_max_decode_bytes_in_flight);
+  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  o.max_grpc_memory_bytes = absl::GetFlag(FLAGS_max_grpc_memory_bytes);
+  o.max_streams_per_connection = absl::GetFlag(FLAGS_max_streams_per_connection);
+  o.max_connection_age_s = absl::GetFlag(FLAGS_max_connection_age_s);
+  o.max_connection_age_grace_s = absl::GetFlag(FLAGS_max_connection_age_grace_s);
+  o.drain_grace_s = absl::GetFlag(FLAGS_drain_grace_s);
+  o.drain_timeout_s = absl::GetFlag(FLAGS_drain_timeout_s);
+  o.repository_poll_s = absl::GetFlag(FLAGS_repository_poll_s);
+  o.drift_window_requests = absl::GetFlag(FLAGS_drift_window_requests);
+  o.drift_window_s = absl::GetFlag(FLAGS_drift_window_s);
+  o.drift_min_requests = absl::GetFlag(FLAGS_drift_min_requests);
+  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key = absl::GetFlag(FLAGS_tls_key);
+  o.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  return o;
 }
 
-ServerOptions Defaults() {
-  ServerOptions options;
-  options.model_repository = GCNSERVE_DEFAULT_REPOSITORY;
-  return options;
-}
-
-}  // namespace
-
-absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
-    const std::vector<std::string>& args,
-    const std::function<const char*(const char*)>& getenv) {
-  ServerOptions options = Defaults();
-  for (const Flag& flag : Flags()) {
-    if (const char* value = getenv(EnvName(flag.name).c_str())) {
-      absl::Status status = flag.set(options, value);
-      if (!status.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "from ", EnvName(flag.name), ": ", status.message()));
-      }
-    }
-  }
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") return std::optional<ServerOptions>();
-    if (arg.rfind("--", 0) != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unexpected argument '", arg, "'; see --help"));
-    }
-    size_t eq = arg.find('=');
-    std::string name = arg.substr(2, eq == std::string::npos ? eq : eq - 2);
-    auto flag = std::find_if(Flags().begin(), Flags().end(),
-                             [&](const Flag& f) { return name == f.name; });
-    if (flag == Flags().end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", name, "; see --help"));
-    }
-    std::string value;
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flag --", name, " needs a value"));
-    }
-    GCN_RETURN_IF_ERROR(flag->set(options, value));
-  }
+// What no single flag's check can see: flags that must agree.
+absl::Status CheckTogether(const ServerOptions& options) {
   if (options.max_decode_bytes_in_flight < options.max_decode_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max-decode-bytes-in-flight=", options.max_decode_bytes_in_flight,
@@ -315,6 +245,18 @@ absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
         "turn it off with --http-address= (GCNSERVE_HTTP_ADDRESS=) to use "
         "mutual TLS");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<ServerOptions>> ServerOptions::Parse(
+    const std::vector<std::string>& args,
+    const std::function<const char*(const char*)>& getenv) {
+  GCN_ASSIGN_OR_RETURN(ParsedArgs parsed, ServerFlags().Parse(args, getenv));
+  if (parsed.help) return std::optional<ServerOptions>();
+  ServerOptions options = FromFlags();
+  GCN_RETURN_IF_ERROR(CheckTogether(options));
   return std::optional<ServerOptions>(options);
 }
 
@@ -322,17 +264,11 @@ std::string ServerOptions::Help() {
   std::string help =
       "gcnserve: serves graph-convolution image classifiers over gRPC and\n"
       "HTTP (JSON, KServe v2, and a viewer at http://HOST:8000/).\n\n"
-      "Usage: gcnserve [--flag=value]...\n\n"
+      "Usage: gcnserve [--flag=value | --flag value]...\n\n"
       "Every flag can also be set by the environment variable shown; a flag\n"
       "wins over its variable. Bad values stop the server with a message.\n\n";
-  const ServerOptions defaults = Defaults();
-  for (const Flag& flag : Flags()) {
-    absl::StrAppend(&help, "  --", flag.name, " (", EnvName(flag.name),
-                    ", default \"", flag.get(defaults), "\")\n      ",
-                    flag.help, "\n");
-  }
   absl::StrAppend(
-      &help,
+      &help, ServerFlags().Help(),
       "\nModel repository: <repository>/<model>/<version>/model.pt, version a\n"
       "positive integer, and an optional <repository>/<model>/config.json that\n"
       "overrides the defaults above for that model with the keys\n"

@@ -78,8 +78,11 @@ struct ServerOptions {
   std::string tls_client_ca;
 
   // Reads `args` (without the program name) over the environment given by
-  // `getenv`, then checks every value. Returns nullopt inside the StatusOr
-  // when --help was asked. INVALID_ARGUMENT names the flag at fault.
+  // `getenv` into the server's Abseil flags (server_options.cc, through
+  // FlagSet), then checks every value. Returns nullopt inside the StatusOr
+  // when --help was asked. INVALID_ARGUMENT names the flag at fault, or the
+  // variable ("from GCNSERVE_MAX_BATCH_SIZE: ..."). Each parse starts from
+  // the defaults, so parses do not leak into each other; not thread-safe.
   static absl::StatusOr<std::optional<ServerOptions>> Parse(
       const std::vector<std::string>& args,
       const std::function<const char*(const char*)>& getenv);

@@ -79,6 +79,37 @@ TEST(ServerOptionsTest, EnvironmentSetsAndFlagWins) {
   EXPECT_EQ((*options)->max_queue_delay_us, 500);
 }
 
+TEST(ServerOptionsTest, AParseLeavesNothingBehindForTheNext) {
+  auto set = Parse({"--max-queue-size=7", "--device=cuda"},
+                   {{"GCNSERVE_HTTP_ADDRESS", ""}});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ((*set)->max_queue_size, 7);
+  auto again = Parse({});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->max_queue_size, 256);
+  EXPECT_EQ((*again)->device, "cpu");
+  EXPECT_EQ((*again)->http_address, "0.0.0.0:8000");
+}
+
+TEST(ServerOptionsTest, AFlagOverridesEvenABadVariable) {
+  auto options = Parse({"--max-batch-size=8"},
+                       {{"GCNSERVE_MAX_BATCH_SIZE", "lots"}});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ((*options)->max_batch_size, 8);
+}
+
+TEST(ServerOptionsTest, BadValuesSayWhatIsAllowed) {
+  EXPECT_EQ(Parse({"--max-batch-size=abc"}).status().message(),
+            "--max-batch-size=abc is not allowed: an integer from 1 to 256");
+  EXPECT_EQ(Parse({"--drain-grace-s=-1"}).status().message(),
+            "--drain-grace-s=-1 is not allowed: seconds from 0 to 3600");
+  EXPECT_EQ(Parse({"--device=tpu"}).status().message(),
+            "--device=tpu is not allowed: cpu, cuda or cuda:N");
+  EXPECT_EQ(Parse({"--grpc-address="}).status().message(),
+            "--grpc-address= is not allowed: host:port with a port from 0 to "
+            "65535");
+}
+
 TEST(ServerOptionsTest, HelpIsNotAnError) {
   auto options = Parse({"--help"});
   ASSERT_TRUE(options.ok());
@@ -99,6 +130,17 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
         "--tls-key", "--tls-client-ca", "GCNSERVE_MAX_BATCH_SIZE"}) {
     EXPECT_THAT(help, HasSubstr(flag));
   }
+  EXPECT_THAT(help, HasSubstr("  --max-batch-size (GCNSERVE_MAX_BATCH_SIZE, "
+                              "default \"16\")\n"));
+  EXPECT_THAT(help, HasSubstr("  --drain-timeout-s (GCNSERVE_DRAIN_TIMEOUT_S, "
+                              "default \"10\")\n"));
+  // -h too, and --help before a bad flag still helps.
+  auto short_help = Parse({"-h"});
+  ASSERT_TRUE(short_help.ok());
+  EXPECT_FALSE(short_help->has_value());
+  auto first = Parse({"--help", "--no-such-flag"});
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->has_value());
 }
 
 struct BadCase {
@@ -150,7 +192,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--tls-cert=c.pem"}, "--tls-key"},
         BadCase{{"--tls-key=k.pem"}, "--tls-cert"},
         BadCase{{"--tls-client-ca=ca.pem"}, "--tls-client-ca needs --tls-cert"},
-        BadCase{{"stray"}, "stray"}));
+        BadCase{{"stray"}, "stray"},
+        BadCase{{"--", "--max-batch-size=8"}, "--max-batch-size=8"},
+        // Abseil's own flags are not the server's.
+        BadCase{{"--flagfile=flags.txt"}, "unknown flag --flagfile"}));
 
 TEST(ServerOptionsTest, DecodeBudgetsPassACameraPhotoAndRefuseTheAttack) {
   auto options = Parse({});
