@@ -16,6 +16,7 @@ by explain.py (points against the boxes, the fixed prior counted on TRAIN,
 the deletion test); WORK/runs.json gets one record per run, with the
 command that made it.
 
+`measure` measures every recorded run again (after explain.py changed).
 `summarize` gives, per configuration (tag), the mean and sample standard
 deviation over seeds of every figure, and for every pair of configurations
 the paired comparisons on the same test images: the exact McNemar test per
@@ -139,6 +140,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def remeasure(args: argparse.Namespace) -> int:
+    """Measures every run of WORK/runs.json again (after explain.py or the
+    test set changed), keeping its training record."""
+    runs = read_runs(args.work)
+    for i, r in enumerate(runs):
+        r.update(measure(Path(r["model_file"]), args.test, args.train))
+        _write_runs(args.work, runs)
+        print(f"{r['name']}: test accuracy {r['test_accuracy']:.4f} ({i + 1} of {len(runs)})", flush=True)
+    return 0
+
+
 def _mean_std(values: Sequence[float]) -> Dict[str, Any]:
     """Mean and sample standard deviation (None for no values)."""
     a = np.asarray(values, dtype=np.float64)
@@ -227,6 +239,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     r.add_argument("--arch", required=True)
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     r.add_argument("--epochs", type=int, default=20)
+    m = sub.add_parser("measure", help="measure every run of WORK/runs.json again")
+    m.add_argument("--train", type=Path, required=True)
+    m.add_argument("--test", type=Path, required=True)
+    m.add_argument("--work", type=Path, required=True)
     s = sub.add_parser("summarize", help="mean, std and paired tests of the runs in WORK/runs.json")
     s.add_argument("--work", type=Path, required=True)
     s.add_argument("--out", type=Path)
@@ -235,6 +251,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "run":
         args.fit_options = fit_options
         return run(args)
+    if args.command == "measure":
+        return remeasure(args)
     summary = summarize(read_runs(args.work))
     text = json.dumps(summary, indent=1)
     if args.out:

@@ -42,7 +42,9 @@ def test_mask_cells_fills_the_cells_with_the_median() -> None:
     x = torch.zeros(2, 1, 8, 8)
     x[0, 0, :4, :4] = 5.0
     x[1] += 1.0
-    out = explain.mask_cells(x, [(4, np.array([[0], [3]]))])
+    flags = np.zeros((2, 4), dtype=bool)
+    flags[0, 0] = flags[1, 3] = True
+    out = explain.mask_cells(x, [(4, flags)])
     assert out[0, 0, :4, :4].eq(0).all() and out[0, 0, 4:, 4:].eq(0).all()  # median of image 0 is 0
     assert out[1].eq(1).all()
     assert x[0, 0, 0, 0] == 5.0  # a copy
@@ -137,3 +139,29 @@ def test_cli_on_fashion_mnist(tmp_path: Path) -> None:
     shares = result["points_on_objects"]
     assert result["images"] == 40 and "goals" not in result
     assert 0.3 < shares["random_point"] < 0.6 and 0 < shares["fixed_prior"] <= shares["best"]
+
+
+def test_deleting_the_best_points_only() -> None:
+    loaded = explain.Loaded(TwoPoints(), {"height": 16, "width": 16}, ["a", "b"], "model3", [4])
+    x = torch.rand(50, 1, 16, 16)
+    objects = np.zeros((50, 16, 16), dtype=bool)
+    objects[:, :4, :4] = True
+    evidence = explain.Evidence("toy", x, np.zeros(50, dtype=np.int64), objects)
+    everything = explain.explain(loaded, evidence, objects)
+    best = explain.explain(loaded, evidence, objects, delete_top=1)
+    assert everything["deletion"]["points"] == 2 and best["deletion"]["points"] == 1
+    # The model answers "a" only while its best point's cell (0) is untouched and bright.
+    assert best["deletion"]["points_deleted"] == 0.0
+    assert everything["points_on_objects"] == best["points_on_objects"]
+
+
+class TwoPoints(nn.Module):
+    """Looks at cells 0 (best) and 5 of a 4x4 grid; says "a" while cell 0 is not flat."""
+
+    def forward(self, x: Tensor) -> Dict[str, Tensor]:
+        n = len(x)
+        spread = x[:, 0, :4, :4].flatten(1).std(1)
+        logits = torch.stack([spread, torch.full_like(spread, 0.01)], 1)
+        points = torch.tensor([[2.0, 2.0], [6.0, 6.0]]).expand(n, 2, 2)
+        return {"logits": logits, "points": points, "point_scores": torch.tensor([[0.9, 0.5]]).expand(n, 2),
+                "point_levels": torch.zeros(n, 2, dtype=torch.long), "adjacency": torch.ones(n, 2, 2)}

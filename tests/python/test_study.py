@@ -40,6 +40,12 @@ def test_a_study_trains_measures_resumes_and_compares(tmp_path: Path, capsys) ->
     assert "measured already" in capsys.readouterr().out
     assert len(study.read_runs(work)) == 4
 
+    assert study.main(["measure", "--train", str(tmp_path / "train"), "--test", str(tmp_path / "test"),
+                       "--work", str(work)]) == 0
+    again = study.read_runs(work)
+    assert [r["predicted"] for r in again] == [r["predicted"] for r in runs]
+    assert again[0]["command"] == first["command"]
+
     out = tmp_path / "summary.json"
     assert study.main(["summarize", "--work", str(work), "--out", str(out)]) == 0
     summary = json.loads(out.read_text())
