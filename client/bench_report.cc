@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "proto/graph_detail.h"
+
 namespace gcnserve {
 namespace {
 
@@ -11,17 +13,6 @@ std::string Format(const char* format, double value) {
   char text[48];
   std::snprintf(text, sizeof text, format, value);
   return text;
-}
-
-std::string GraphName(v1::GraphDetail graph) {
-  switch (graph) {
-    case v1::GRAPH_DETAIL_NONE:
-      return "none";
-    case v1::GRAPH_DETAIL_FULL:
-      return "full";
-    default:
-      return "points";
-  }
 }
 
 int64_t ErrorCount(const BenchSummary& summary) {
@@ -53,7 +44,7 @@ std::string Describe(const BenchResult& result) {
         << (o.arrivals == Arrivals::kPoisson ? "Poisson" : "constant")
         << " arrivals)";
   }
-  out << ", graph " << GraphName(o.graph) << ", " << result.image_count
+  out << ", graph " << GraphDetailName(o.graph) << ", " << result.image_count
       << (result.image_count == 1 ? " image" : " images") << "\n";
   if (o.duration.count() > 0) {
     out << "measured: " << Format("%g", o.duration.count() / 1000.0)
@@ -164,7 +155,7 @@ std::string BenchReport::Json() const {
   nlohmann::json config = {
       {"model", o.model},
       {"version", o.version},
-      {"graph", GraphName(o.graph)},
+      {"graph", std::string(GraphDetailName(o.graph))},
       {"top_k", o.top_k},
       {"streaming", o.streaming},
       {"mode", o.mode == LoadMode::kClosedLoop ? "closed" : "open"},
