@@ -50,6 +50,14 @@ absl::StatusOr<MHD_Daemon*> StartHttpDaemon(const HttpDaemonOptions& options,
                        options.on_completed_arg});
     }
   }
+  if (options.threads > 1) {
+    items.push_back({MHD_OPTION_THREAD_POOL_SIZE,
+                     static_cast<intptr_t>(options.threads), nullptr});
+  }
+  if (options.listen_backlog > 0) {
+    items.push_back({MHD_OPTION_LISTEN_BACKLOG_SIZE,
+                     static_cast<intptr_t>(options.listen_backlog), nullptr});
+  }
   if (options.connection_memory > 0) {
     items.push_back({MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                      static_cast<intptr_t>(options.connection_memory), nullptr});

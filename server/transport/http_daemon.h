@@ -16,9 +16,15 @@ struct HttpDaemonOptions {
   std::string address;
   // The flag that set `address`, for error messages ("metrics-address").
   std::string flag;
-  // MHD_USE_INTERNAL_POLLING_THREAD or MHD_USE_THREAD_PER_CONNECTION, with
-  // MHD_USE_POLL or not; IPv6 and TLS are added as needed.
+  // MHD_USE_INTERNAL_POLLING_THREAD, with MHD_USE_POLL, MHD_USE_AUTO (epoll
+  // on Linux) and MHD_ALLOW_SUSPEND_RESUME as wanted; IPv6 and TLS are added
+  // as needed.
   unsigned threading = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+  // Event-loop threads (MHD_OPTION_THREAD_POOL_SIZE when more than 1).
+  unsigned threads = 1;
+  // Connections that may wait to be accepted (listen(2)'s backlog, which the
+  // kernel caps at net.core.somaxconn); 0: libmicrohttpd's default.
+  unsigned listen_backlog = 0;
   // Both or neither: PEM certificate chain and key to serve HTTPS with.
   std::string tls_cert_pem;
   std::string tls_key_pem;

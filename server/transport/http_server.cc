@@ -1,9 +1,18 @@
 #include "server/transport/http_server.h"
 
 #include <microhttpd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <exception>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -11,26 +20,205 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/bounded_text.h"
+#include "server/base/cpu_count.h"
 #include "server/base/log.h"
 #include "server/base/status_macros.h"
 #include "server/transport/http_daemon.h"
 
 namespace gcnserve {
+
+// The state every exchange shares with its server: one lock over all the
+// exchanges' states (each section under it is a few assignments), the
+// suspended connections, and the watcher thread that polls their sockets
+// (epoll, EPOLLRDHUP) for clients that leave. Exchanges hold it, so it
+// outlives the server; Stop() ends the watcher while the server stops.
+class HttpServer::Hub {
+ public:
+  Hub() = default;
+  ~Hub() {
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+
+  // Starts the watcher; UNAVAILABLE when its descriptors cannot be made.
+  absl::Status Start() {
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (epoll_fd_ < 0 || wake_fd_ < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("the HTTP port cannot watch its connections: ",
+                       std::strerror(errno)));
+    }
+    epoll_event wake{};
+    wake.events = EPOLLIN;
+    wake.data.u64 = 0;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
+    watcher_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  // Ends the watcher and joins it. Call once, from the server.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop_watcher_ = true;
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t written = write(wake_fd_, &one, sizeof(one));
+    if (watcher_.joinable()) watcher_.join();
+  }
+
+  // Suspends the exchange's connection until Resume; the caller is
+  // libmicrohttpd's access handler for it.
+  void Suspend(HttpExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    MHD_suspend_connection(exchange.connection_);
+    exchange.state_ = HttpExchange::State::kSuspended;
+    suspended_.insert(&exchange);
+    if (exchange.on_gone_) Watch(exchange);
+  }
+
+  // Gives the suspended exchange `answer` and resumes its connection, whose
+  // access handler then sends it.
+  void Resume(HttpExchange& exchange, HttpResponse answer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    Unwatch(exchange);
+    suspended_.erase(&exchange);
+    exchange.answer_ = std::move(answer);
+    exchange.state_ = HttpExchange::State::kAnswered;
+    MHD_resume_connection(exchange.connection_);
+  }
+
+  // Starts watching the suspended exchange's socket; its on_gone_ is set.
+  void Watch(HttpExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (stop_watcher_ || exchange.watch_id_ != 0 ||
+        exchange.request_.socket < 0) {
+      return;
+    }
+    const uint64_t id = next_watch_id_++;
+    epoll_event event{};
+    // Only the TCP state: a peer's FIN (EPOLLRDHUP), and EPOLLHUP and
+    // EPOLLERR, which epoll always reports; readable bytes are not asked for.
+    event.events = EPOLLRDHUP | EPOLLONESHOT;
+    event.data.u64 = id;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, exchange.request_.socket, &event) !=
+        0) {
+      return;  // cannot watch: the request runs to its end
+    }
+    exchange.watch_id_ = id;
+    watched_[id] = &exchange;
+  }
+
+  void Unwatch(HttpExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (exchange.watch_id_ == 0) return;
+    // Before the connection resumes, so before libmicrohttpd can close the
+    // socket and its number be reused.
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, exchange.request_.socket, nullptr);
+    watched_.erase(exchange.watch_id_);
+    exchange.watch_id_ = 0;
+  }
+
+  // Answers every suspended exchange 503 and turns later ones away: the
+  // server stops.
+  void EndAll() {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+    std::set<HttpExchange*> suspended = suspended_;
+    for (HttpExchange* exchange : suspended) {
+      HttpResponse answer =
+          HttpServer::Unavailable("the server is shutting down; retry later");
+      answer.headers.emplace_back("Connection", "close");
+      Resume(*exchange, std::move(answer));
+    }
+  }
+
+  std::mutex mu;
+  // Set when the server stops: no exchange is suspended from then on.
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+
+ private:
+  void Run() {
+    epoll_event events[64];
+    for (;;) {
+      const int n = epoll_wait(epoll_fd_, events, 64, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return;  // cannot watch: requests run to their end
+      for (int i = 0; i < n; ++i) {
+        std::function<void()> on_gone;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (stop_watcher_) return;
+          auto found = watched_.find(events[i].data.u64);
+          if (found == watched_.end()) continue;  // answered meanwhile
+          HttpExchange& exchange = *found->second;
+          Unwatch(exchange);
+          on_gone = std::move(exchange.on_gone_);
+          exchange.on_gone_ = nullptr;
+        }
+        if (on_gone) on_gone();
+      }
+    }
+  }
+
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // readable once Stop() is called
+  std::thread watcher_;
+  bool stop_watcher_ ABSL_GUARDED_BY(mu) = false;
+  uint64_t next_watch_id_ ABSL_GUARDED_BY(mu) = 1;  // 0 is wake_fd_'s
+  std::set<HttpExchange*> suspended_ ABSL_GUARDED_BY(mu);
+  std::unordered_map<uint64_t, HttpExchange*> watched_ ABSL_GUARDED_BY(mu);
+};
+
+HttpExchange::HttpExchange(std::shared_ptr<HttpServer::Hub> hub,
+                           MHD_Connection* connection, HttpRequest request)
+    : hub_(std::move(hub)),
+      connection_(connection),
+      request_(std::move(request)) {}
+
+void HttpExchange::Respond(HttpResponse response) {
+  std::lock_guard<std::mutex> lock(hub_->mu);
+  switch (state_) {
+    case State::kHandling:  // the access handler sends it when it returns
+      answer_ = std::move(response);
+      state_ = State::kAnswered;
+      return;
+    case State::kSuspended:
+      hub_->Resume(*this, std::move(response));
+      return;
+    default:
+      return;  // answered already, or nobody to send it to
+  }
+}
+
+void HttpExchange::OnClientGone(std::function<void()> on_gone) {
+  std::lock_guard<std::mutex> lock(hub_->mu);
+  if (on_gone_ || (state_ != State::kHandling && state_ != State::kSuspended)) {
+    return;
+  }
+  on_gone_ = std::move(on_gone);
+  if (state_ == State::kSuspended) hub_->Watch(*this);
+}
+
 namespace {
 
 // What a connection has read of its current request.
 struct PendingRequest {
   HttpRequest request;
-  bool too_big = false;   // the body is dropped unread
+  bool discard = false;   // the body is dropped unread
+  bool too_big = false;   // ... because it is over the limit
   bool answered = false;  // refused from its head, answered then
+  std::shared_ptr<HttpExchange> exchange;  // once handed to the handler
 };
 
 MHD_Result Queue(MHD_Connection* connection, const HttpResponse& answer) {
   MHD_Response* response = MHD_create_response_from_buffer(
       answer.body.size(), const_cast<char*>(answer.body.data()),
       MHD_RESPMEM_MUST_COPY);
-  MHD_add_response_header(response, "Content-Type", answer.content_type.c_str());
+  MHD_add_response_header(response, "Content-Type",
+                          answer.content_type.c_str());
   MHD_add_response_header(response, "Cache-Control", "no-store");
+  for (const auto& [name, value] : answer.headers) {
+    MHD_add_response_header(response, name.c_str(), value.c_str());
+  }
   MHD_Result result = MHD_queue_response(
       connection, static_cast<unsigned>(answer.status), response);
   MHD_destroy_response(response);
@@ -38,8 +226,10 @@ MHD_Result Queue(MHD_Connection* connection, const HttpResponse& answer) {
 }
 
 HttpResponse Refused(int status, absl::StatusCode code, std::string message) {
-  return {status, "application/json",
-          HttpServer::ErrorBody(static_cast<int>(code), std::move(message))};
+  return {status,
+          "application/json",
+          HttpServer::ErrorBody(static_cast<int>(code), std::move(message)),
+          {}};
 }
 
 // Sums the bytes of a request's headers (MHD_get_connection_values).
@@ -51,11 +241,9 @@ MHD_Result AddHeaderBytes(void* cls, MHD_ValueKind, const char* key,
 }
 
 HttpResponse TooBig(int limit) {
-  return {413, "application/json",
-          HttpServer::ErrorBody(
-              static_cast<int>(absl::StatusCode::kResourceExhausted),
-              absl::StrCat("the request body is larger than the ", limit,
-                           " bytes allowed (--max-message-bytes)"))};
+  return Refused(413, absl::StatusCode::kResourceExhausted,
+                 absl::StrCat("the request body is larger than the ", limit,
+                              " bytes allowed (--max-message-bytes)"));
 }
 
 MHD_Result CollectQuery(void* cls, MHD_ValueKind, const char* key,
@@ -71,27 +259,28 @@ std::string Header(MHD_Connection* connection, const char* name) {
   return value ? value : "";
 }
 
-// Answers a request refused before its handler, once, and tells on_refused.
-MHD_Result Refuse(const HttpServer& server, MHD_Connection* connection,
-                  PendingRequest& pending, const HttpResponse& answer) {
-  pending.too_big = true;
-  if (pending.answered) return MHD_YES;
-  pending.answered = true;
-  if (server.options().on_refused) server.options().on_refused(answer.status);
-  return Queue(connection, answer);
-}
+}  // namespace
 
-MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
-                     const char* method, const char* /*version*/,
-                     const char* upload_data, size_t* upload_data_size,
-                     void** state) {
-  const auto* server = static_cast<const HttpServer*>(cls);
-  const int limit = server->options().max_body_bytes;
-  auto* pending = static_cast<PendingRequest*>(*state);
-  if (pending == nullptr) {  // the headers have arrived
-    pending = new PendingRequest;
-    *state = pending;
-    HttpRequest& request = pending->request;
+// libmicrohttpd's access handler: reads a request's head and body, hands it
+// to the handler, and suspends the connection until the answer comes.
+struct HttpServer::Callbacks {
+  // Answers a request refused before its handler, once, and tells
+  // on_refused.
+  static MHD_Result Refuse(const HttpServer& server, MHD_Connection* connection,
+                           PendingRequest& pending,
+                           const HttpResponse& answer) {
+    pending.discard = true;
+    if (pending.answered) return MHD_YES;
+    pending.answered = true;
+    if (server.options_.on_refused) server.options_.on_refused(answer.status);
+    return Queue(connection, answer);
+  }
+
+  static MHD_Result OnHead(const HttpServer& server, MHD_Connection* connection,
+                           const char* url, const char* method,
+                           PendingRequest& pending) {
+    const int limit = server.options_.max_body_bytes;
+    HttpRequest& request = pending.request;
     request.method = method;
     request.path = url;
     request.content_type = Header(connection, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -109,98 +298,256 @@ MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
     size_t headers = 0;
     MHD_get_connection_values(connection, MHD_HEADER_KIND, &AddHeaderBytes,
                               &headers);
-    if (target > HttpServer::kMaxTargetBytes) {
-      return Refuse(*server, connection, *pending,
+    if (target > kMaxTargetBytes) {
+      return Refuse(server, connection, pending,
                     Refused(414, absl::StatusCode::kInvalidArgument,
-                            absl::StrCat("the request target is longer than the ",
-                                         HttpServer::kMaxTargetBytes,
-                                         " bytes allowed")));
+                            absl::StrCat("the request target is longer than "
+                                         "the ",
+                                         kMaxTargetBytes, " bytes allowed")));
     }
-    if (headers > HttpServer::kMaxHeaderBytes) {
-      return Refuse(*server, connection, *pending,
+    if (headers > kMaxHeaderBytes) {
+      return Refuse(server, connection, pending,
                     Refused(431, absl::StatusCode::kInvalidArgument,
-                            absl::StrCat("the request's headers are larger than "
-                                         "the ", HttpServer::kMaxHeaderBytes,
-                                         " bytes allowed")));
+                            absl::StrCat("the request's headers are larger "
+                                         "than the ",
+                                         kMaxHeaderBytes, " bytes allowed")));
     }
     int64_t length = 0;
     if (absl::SimpleAtoi(Header(connection, MHD_HTTP_HEADER_CONTENT_LENGTH),
                          &length) &&
         length > limit) {
-      return Refuse(*server, connection, *pending, TooBig(limit));  // before the body
+      pending.too_big = true;
+      return Refuse(server, connection, pending, TooBig(limit));  // unread
     }
+    // A connection past the limits reads its request (so that closing it
+    // resets nothing) and is answered at its end.
+    if (HttpGuard::OverLimit(connection)) pending.discard = true;
     return MHD_YES;
   }
-  if (*upload_data_size > 0) {  // a piece of the body
-    if (!pending->too_big) {
-      if (pending->request.body.size() + *upload_data_size >
-          static_cast<size_t>(limit)) {
-        pending->too_big = true;
-        pending->request.body.clear();
-        pending->request.body.shrink_to_fit();
+
+  static MHD_Result OnBody(const HttpServer& server, PendingRequest& pending,
+                           const char* data, size_t size) {
+    const size_t limit = static_cast<size_t>(server.options_.max_body_bytes);
+    if (!pending.discard) {
+      if (pending.request.body.size() + size > limit) {
+        pending.discard = true;
+        pending.too_big = true;
+        pending.request.body.clear();
+        pending.request.body.shrink_to_fit();
       } else {
-        pending->request.body.append(upload_data, *upload_data_size);
+        pending.request.body.append(data, size);
       }
     }
-    *upload_data_size = 0;
     return MHD_YES;
   }
-  if (pending->too_big) return Refuse(*server, connection, *pending, TooBig(limit));
-  // The edge: nothing a request does may end the process.
-  HttpResponse answer;
-  try {
-    answer = server->Handle(pending->request);
-  } catch (const std::exception& e) {
-    Log("HTTP ", EchoText(pending->request.method), " ",
-        EchoText(pending->request.path), " failed: ", EchoText(e.what(), 256));
-    answer = {500, "application/json",
-              HttpServer::ErrorBody(static_cast<int>(absl::StatusCode::kInternal),
-                                    "the server failed to answer this request")};
-    if (server->options().on_refused) server->options().on_refused(500);
+
+  // The request is whole: refuses it, or hands it to the handler and sends
+  // its answer now or suspends the connection until it comes.
+  static MHD_Result OnWhole(const HttpServer& server,
+                            MHD_Connection* connection,
+                            PendingRequest& pending) {
+    if (pending.too_big) {
+      return Refuse(server, connection, pending,
+                    TooBig(server.options_.max_body_bytes));
+    }
+    if (pending.answered) return MHD_YES;
+    if (HttpGuard::OverLimit(connection)) {
+      HttpResponse answer = Unavailable(absl::StrCat(
+          "the HTTP port serves ", server.options_.max_connections,
+          " connections (--http-max-connections), ",
+          server.options_.max_connections_per_address > 0
+              ? absl::StrCat(server.options_.max_connections_per_address,
+                             " from one address "
+                             "(--http-max-connections-per-address)")
+              : std::string("from any addresses"),
+          ", and has them open; retry later"));
+      answer.headers.emplace_back("Connection", "close");
+      return Refuse(server, connection, pending, answer);
+    }
+    auto exchange = std::make_shared<HttpExchange>(server.hub_, connection,
+                                                   std::move(pending.request));
+    pending.exchange = exchange;
+    // The edge: nothing a request does may end the process.
+    try {
+      server.handler_(exchange);
+    } catch (const std::exception& e) {
+      Log("HTTP ", EchoText(exchange->request().method), " ",
+          EchoText(exchange->request().path),
+          " failed: ", EchoText(e.what(), 256));
+      HttpResponse failed = Refused(500, absl::StatusCode::kInternal,
+                                    "the server failed to answer this request");
+      bool counted = false;
+      {
+        std::lock_guard<std::mutex> lock(server.hub_->mu);
+        counted = exchange->state_ == HttpExchange::State::kHandling;
+      }
+      if (counted && server.options_.on_refused)
+        server.options_.on_refused(500);
+      exchange->Respond(std::move(failed));
+    }
+    {
+      std::lock_guard<std::mutex> lock(server.hub_->mu);
+      if (exchange->state_ == HttpExchange::State::kHandling) {
+        if (!server.hub_->stopping) {
+          server.hub_->Suspend(*exchange);
+          return MHD_YES;
+        }
+        exchange->answer_ =
+            Unavailable("the server is shutting down; retry later");
+        exchange->answer_->headers.emplace_back("Connection", "close");
+        exchange->state_ = HttpExchange::State::kAnswered;
+      }
+    }
+    return Send(server, connection, *exchange);
   }
-  return Queue(connection, answer);
-}
 
-void OnCompleted(void* /*cls*/, MHD_Connection* /*connection*/, void** state,
-                 MHD_RequestTerminationCode /*reason*/) {
-  delete static_cast<PendingRequest*>(*state);
-  *state = nullptr;
-}
+  // Sends the exchange's answer, which it has (kAnswered): from then on
+  // nobody else touches it.
+  static MHD_Result Send(const HttpServer& server, MHD_Connection* connection,
+                         HttpExchange& exchange) {
+    {
+      std::lock_guard<std::mutex> lock(server.hub_->mu);
+      if (exchange.state_ != HttpExchange::State::kAnswered) return MHD_NO;
+      exchange.state_ = HttpExchange::State::kSent;
+    }
+    return Queue(connection, *exchange.answer_);
+  }
 
-}  // namespace
+  static MHD_Result OnRequest(void* cls, MHD_Connection* connection,
+                              const char* url, const char* method,
+                              const char* /*version*/, const char* upload_data,
+                              size_t* upload_data_size, void** state) {
+    const auto& server = *static_cast<const HttpServer*>(cls);
+    auto* pending = static_cast<PendingRequest*>(*state);
+    if (pending == nullptr) {  // the headers have arrived
+      pending = new PendingRequest;
+      *state = pending;
+      return OnHead(server, connection, url, method, *pending);
+    }
+    if (pending->exchange) {  // resumed: the answer is in
+      return Send(server, connection, *pending->exchange);
+    }
+    if (*upload_data_size > 0) {  // a piece of the body
+      const size_t size = *upload_data_size;
+      *upload_data_size = 0;
+      return OnBody(server, *pending, upload_data, size);
+    }
+    return OnWhole(server, connection, *pending);
+  }
+
+  // The request has ended, answered or not (the connection may go on).
+  static void OnCompleted(void* /*cls*/, MHD_Connection* /*connection*/,
+                          void** state, MHD_RequestTerminationCode /*reason*/) {
+    delete static_cast<PendingRequest*>(*state);
+    *state = nullptr;
+  }
+};
 
 std::string HttpServer::ErrorBody(int code, const std::string& message) {
   return nlohmann::json{{"code", code}, {"message", message}}.dump(
       -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+HttpResponse HttpServer::Unavailable(const std::string& message) {
+  HttpResponse answer{
+      503,
+      "application/json",
+      ErrorBody(static_cast<int>(absl::StatusCode::kUnavailable), message),
+      {}};
+  answer.headers.emplace_back("Retry-After", absl::StrCat(kRetryAfterSeconds));
+  return answer;
+}
+
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const Options& options, Handler handler) {
+  if (options.max_connections < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http-max-connections=", options.max_connections,
+                     "; allowed: 1 or more"));
+  }
+  if (options.max_connections_per_address < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http-max-connections-per-address=",
+                     options.max_connections_per_address,
+                     "; allowed: 0 (no limit) or more"));
+  }
+  if (options.threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http-threads=", options.threads,
+                     "; allowed: 0 (one per usable core) or more"));
+  }
   std::unique_ptr<HttpServer> server(
       new HttpServer(options, std::move(handler)));
+  server->threads_ = options.threads > 0 ? options.threads : UsableCores();
+  server->hub_ = std::make_shared<Hub>();
+  GCN_RETURN_IF_ERROR(server->hub_->Start());
   HttpDaemonOptions daemon;
   daemon.address = options.address;
   daemon.flag = "http-address";
-  daemon.threading = MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+  daemon.threading =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
+  daemon.threads = static_cast<unsigned>(server->threads_);
   daemon.tls_cert_pem = options.tls_cert_pem;
   daemon.tls_key_pem = options.tls_key_pem;
-  daemon.on_completed = &OnCompleted;
+  daemon.on_completed = &Callbacks::OnCompleted;
   daemon.connection_memory = kConnectionMemory;
   HttpGuard::Options guard;
-  guard.max_connections = 256;
-  guard.max_connections_per_address = 64;
-  guard.request_time = std::chrono::seconds(120);
+  guard.max_connections = static_cast<unsigned>(options.max_connections);
+  guard.max_connections_per_address =
+      static_cast<unsigned>(options.max_connections_per_address);
+  guard.over_limit_answered = kOverLimitAnswered;
+  guard.request_time = kRequestTime;
   server->guard_ = std::make_unique<HttpGuard>(guard);
   daemon.guard = server->guard_.get();
-  GCN_ASSIGN_OR_RETURN(server->daemon_,
-                       StartHttpDaemon(daemon, &OnRequest, server.get()));
+  // A burst of connections waits in the backlog while the loops accept.
+  daemon.listen_backlog =
+      static_cast<unsigned>(options.max_connections) + kOverLimitAnswered;
+  absl::StatusOr<MHD_Daemon*> started =
+      StartHttpDaemon(daemon, &Callbacks::OnRequest, server.get());
+  if (!started.ok()) {
+    server->hub_->Stop();
+    return started.status();
+  }
+  server->daemon_ = *started;
   server->port_ = HttpDaemonPort(server->daemon_);
   return server;
 }
 
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const Options& options, BlockingHandler handler) {
+  // Every connection has at most one request waiting.
+  auto pool = std::make_shared<ThreadPool>(
+      kBlockingThreads,
+      static_cast<size_t>(std::max(options.max_connections, 1)));
+  return Start(options, [pool, handler = std::move(handler),
+                         on_refused = options.on_refused](
+                            std::shared_ptr<HttpExchange> exchange) {
+    auto run = [handler, on_refused, exchange] {
+      HttpResponse answer;
+      try {
+        answer = handler(exchange->request());
+      } catch (const std::exception& e) {
+        Log("HTTP ", EchoText(exchange->request().method), " ",
+            EchoText(exchange->request().path),
+            " failed: ", EchoText(e.what(), 256));
+        answer = Refused(500, absl::StatusCode::kInternal,
+                         "the server failed to answer this request");
+        if (on_refused) on_refused(500);
+      }
+      exchange->Respond(std::move(answer));
+    };
+    if (!pool->TrySubmit(run)) {
+      exchange->Respond(Unavailable("the HTTP port is busy; retry later"));
+    }
+  });
+}
+
 HttpServer::~HttpServer() {
-  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+  if (daemon_ != nullptr) {
+    hub_->EndAll();
+    MHD_stop_daemon(daemon_);
+  }
+  if (hub_) hub_->Stop();
 }
 
 }  // namespace gcnserve
