@@ -34,7 +34,8 @@ std::string Wrap(absl::string_view text, size_t indent, size_t width) {
     }
     absl::StrAppend(&line, line.empty() ? "" : " ", word);
   }
-  if (!line.empty()) absl::StrAppend(&out, std::string(indent, ' '), line, "\n");
+  if (!line.empty())
+    absl::StrAppend(&out, std::string(indent, ' '), line, "\n");
   return out;
 }
 

@@ -112,8 +112,8 @@ class FlagSet {
  private:
   struct Entry {
     absl::CommandLineFlag* flag;
-    std::string name;     // on the command line
-    std::string allowed;  // in words; empty: what the type parses
+    std::string name;          // on the command line
+    std::string allowed;       // in words; empty: what the type parses
     std::function<bool()> ok;  // of the value the flag holds; null: any
   };
 

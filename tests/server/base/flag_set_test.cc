@@ -117,9 +117,9 @@ TEST_F(FlagSetTest, TheEnvironmentSetsWhatTheCommandLineDoesNot) {
   EXPECT_DOUBLE_EQ(absl::GetFlag(FLAGS_flag_set_test_seconds), 30);
   EXPECT_THAT(parsed->given, ElementsAre("flag-set-test-count"));
   // A variable the flag overrides is not read at all, bad or not.
-  EXPECT_TRUE(Parse({"--flag-set-test-count=7"},
-                    {{"TEST_FLAG_SET_TEST_COUNT", "lots"}})
-                  .ok());
+  EXPECT_TRUE(
+      Parse({"--flag-set-test-count=7"}, {{"TEST_FLAG_SET_TEST_COUNT", "lots"}})
+          .ok());
 }
 
 TEST_F(FlagSetTest, ABadVariableIsNamed) {
@@ -177,7 +177,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "--flag-set-test-json=maybe is not allowed: true or false"},
         BadCase{{"--flag-set-test-count"},
                 "flag --flag-set-test-count needs a value"},
-        BadCase{{"--no-such-flag=1"}, "unknown flag --no-such-flag; see --help"},
+        BadCase{{"--no-such-flag=1"},
+                "unknown flag --no-such-flag; see --help"},
         // Flags linked in but not added are unknown: Abseil's own, others'.
         BadCase{{"--flagfile=f"}, "unknown flag --flagfile; see --help"},
         BadCase{{"stray"}, "unexpected argument 'stray'; see --help"},
