@@ -2,6 +2,8 @@
 #define GCNSERVE_SERVER_BASE_CLOCK_H_
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 
 namespace gcnserve {
 
@@ -14,6 +16,16 @@ class Clock {
 
   virtual ~Clock() = default;
   virtual TimePoint Now() const = 0;
+
+  // Waits on `cv`, `lock` held, until it is notified or `deadline` passes
+  // on this clock (it may also return spuriously, as condition variables
+  // do). The real clock waits for that long; a test's clock returns once
+  // it is moved past `deadline`.
+  virtual void WaitUntil(std::condition_variable& cv,
+                         std::unique_lock<std::mutex>& lock,
+                         TimePoint deadline) const {
+    cv.wait_until(lock, deadline);
+  }
 
   // The process-wide steady clock.
   static Clock* Real();

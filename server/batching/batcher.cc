@@ -5,9 +5,37 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/base/call_context.h"
 
 namespace gcnserve {
+
+absl::StatusOr<std::unique_ptr<Batcher>> Batcher::Create(
+    const Options& options, Processor processor, Clock* clock,
+    DepthListener on_depth) {
+  if (options.max_batch_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_batch_size must be at least 1, not ", options.max_batch_size));
+  }
+  if (options.max_queue_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_size must be at least 1, not ", options.max_queue_size));
+  }
+  if (options.max_queue_delay.count() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_delay_us must be at least 0, not ",
+        options.max_queue_delay.count()));
+  }
+  if (options.idle_spin.count() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch_idle_spin_us must be at least 0, not ", options.idle_spin.count()));
+  }
+  if (processor == nullptr || clock == nullptr) {
+    return absl::InvalidArgumentError("a batcher needs a processor and a clock");
+  }
+  return std::unique_ptr<Batcher>(
+      new Batcher(options, std::move(processor), clock, std::move(on_depth)));
+}
 
 Batcher::Batcher(const Options& options, Processor processor, Clock* clock,
                  DepthListener on_depth)
@@ -174,11 +202,11 @@ void Batcher::Start(int threads) {
 void Batcher::Spin(std::unique_lock<std::mutex>& lock) {
   ++spinning_;
   lock.unlock();
-  // Real time: a fake clock would never end the spin.
-  const auto end = std::chrono::steady_clock::now() + options_.idle_spin;
+  // On the batcher's clock: a test's clock ends the spin when it moves.
+  const Clock::TimePoint end = clock_->Now() + options_.idle_spin;
   while (queued_.load(std::memory_order_acquire) == 0 &&
          !stop_spinning_.load(std::memory_order_acquire) &&
-         std::chrono::steady_clock::now() < end) {
+         clock_->Now() < end) {
     // Gives the core to any runnable thread on it: a spin that held the core
     // slowed the preprocessing of photos (bench/README.md).
     sched_yield();
@@ -209,7 +237,7 @@ void Batcher::Loop(int instance) {
     if (wake == Clock::TimePoint::max()) {
       wake_[instance]->wait(lock);
     } else {
-      wake_[instance]->wait_for(lock, wake - clock_->Now());
+      clock_->WaitUntil(*wake_[instance], lock, wake);
     }
     // Woken by Enqueue (which took it off idle_), or by a timeout, WakeAll
     // or spuriously (it is still there).

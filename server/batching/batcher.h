@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "server/base/clock.h"
 
 namespace gcnserve {
@@ -65,15 +66,12 @@ using Batch = std::vector<std::unique_ptr<BatchTask>>;
 // Each thread processes one batch at a time, outside the lock; batches leave
 // the queue in order. A new task wakes the thread that went idle last: under
 // a light load one instance does the work, its caches warm, instead of the
-// instances taking turns. (One instance alone served a lone request's
-// forward pass 0.08-0.1 ms faster than two taking turns in one run; with
-// this rule, two instances measured the same as before at 1 and 64 in
-// flight and 1.05x at 16, within this machine's noise: bench/README.md.)
+// instances taking turns (measured in bench/README.md).
 // A thread that finds the queue empty while every other instance is idle
 // first spins for up to `idle_spin`, yielding its core to any other runnable
 // thread, before it sleeps: the next request of a light load then finds it
-// awake on a warm core instead of paying a wake-up and cold caches (p50 at 1
-// in flight 0.91-0.93 ms against 1.08-1.11 without; bench/README.md). Under
+// awake on a warm core instead of paying a wake-up and cold caches
+// (bench/README.md has the figures). Under
 // load the queue is rarely empty, and a thread never spins while another
 // instance is busy, so nothing spins; at light load each idle spell costs
 // up to `idle_spin` of CPU.
@@ -89,8 +87,8 @@ class Batcher {
     std::chrono::microseconds max_queue_delay{0};
     int max_queue_size = 256;  // queued tasks before Enqueue refuses, >= 1
     // How long a thread that ran out of work spins, every other instance
-    // being idle, before it sleeps; >= 0, 0 never spins. Real time, not the
-    // batcher's clock.
+    // being idle, before it sleeps; >= 0, 0 never spins. On the batcher's
+    // clock, as every wait of the batcher.
     std::chrono::microseconds idle_spin{0};
   };
   // Runs one batch on model instance `instance` (0 when driven by RunOnce);
@@ -102,8 +100,11 @@ class Batcher {
   // must not call the batcher.
   using DepthListener = std::function<void(int depth)>;
 
-  Batcher(const Options& options, Processor processor, Clock* clock,
-          DepthListener on_depth = nullptr);
+  // Checks `options` (INVALID_ARGUMENT naming the field out of range) and
+  // makes a batcher over `clock`, which outlives it.
+  static absl::StatusOr<std::unique_ptr<Batcher>> Create(
+      const Options& options, Processor processor, Clock* clock,
+      DepthListener on_depth = nullptr);
   ~Batcher();  // Stop(true) if still running.
 
   Batcher(const Batcher&) = delete;
@@ -138,6 +139,9 @@ class Batcher {
   const Options& options() const { return options_; }
 
  private:
+  Batcher(const Options& options, Processor processor, Clock* clock,
+          DepthListener on_depth);
+
   // The time the front batch becomes due; TimePoint::max() when empty.
   Clock::TimePoint DueTimeLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   using Dropped = std::vector<std::pair<std::unique_ptr<BatchTask>, absl::Status>>;

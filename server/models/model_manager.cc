@@ -223,10 +223,11 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ModelManager::Build(
   model_options.batching = config.batching;
   model_options.max_image_pixels = options_.max_image_pixels;
   model_options.max_decode_bytes = options_.max_decode_bytes;
-  auto model = std::make_unique<ServedModel>(
+  absl::StatusOr<std::unique_ptr<ServedModel>> model = ServedModel::Create(
       name, version, std::move(loaded->metadata), std::move(loaded->runners),
       model_options, metrics_->ForModel(name), clock_);
-  model->Start();
+  if (!model.ok()) return model.status();
+  (*model)->Start();
   return model;
 }
 

@@ -12,11 +12,39 @@ double Seconds(Clock::Duration d) {
 }
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(
+    std::string name, int64_t version, ModelMetadata metadata,
+    std::vector<std::unique_ptr<ModelRunner>> runners, const Options& options,
+    Metrics::Model* metrics, Clock* clock) {
+  if (runners.empty()) {
+    return absl::InvalidArgumentError("a served model needs a runner");
+  }
+  std::unique_ptr<ServedModel> model(new ServedModel(
+      std::move(name), version, std::move(metadata), options, metrics, clock));
+  for (auto& runner : runners) {
+    model->instances_.push_back({std::move(runner), {}});
+  }
+  ServedModel* served = model.get();
+  absl::StatusOr<std::unique_ptr<Batcher>> batcher = Batcher::Create(
+      options.batching,
+      [served](Batch batch, int instance) {
+        served->Process(std::move(batch), instance);
+      },
+      clock,
+      // The model's gauges sum over its served versions (each has its own
+      // queue), so each version adds its own changes.
+      [metrics, reported = 0](int depth) mutable {
+        metrics->queue_depth->Increment(depth - reported);
+        reported = depth;
+      });
+  if (!batcher.ok()) return batcher.status();
+  model->batcher_ = *std::move(batcher);
+  return model;
+}
+
 ServedModel::ServedModel(std::string name, int64_t version,
-                         ModelMetadata metadata,
-                         std::vector<std::unique_ptr<ModelRunner>> runners,
-                         const Options& options, Metrics::Model* metrics,
-                         Clock* clock)
+                         ModelMetadata metadata, const Options& options,
+                         Metrics::Model* metrics, Clock* clock)
     : name_(std::move(name)),
       version_(version),
       metadata_(std::move(metadata)),
@@ -25,29 +53,17 @@ ServedModel::ServedModel(std::string name, int64_t version,
                     options.max_decode_bytes),
       metrics_(metrics),
       clock_(clock),
-      drift_(metrics->drift->Add(name_, version, metadata_, clock)),
-      batcher_(options.batching,
-               [this](Batch batch, int instance) {
-                 Process(std::move(batch), instance);
-               },
-               clock,
-               // The model's gauges sum over its served versions (each has
-               // its own queue), so each version adds its own changes.
-               [metrics, reported = 0](int depth) mutable {
-                 metrics->queue_depth->Increment(depth - reported);
-                 reported = depth;
-               }) {
-  for (auto& runner : runners) instances_.push_back({std::move(runner), {}});
+      drift_(metrics->drift->Add(name_, version, metadata_, clock)) {
   metrics_->queue_capacity->Increment(options.batching.max_queue_size);
 }
 
 ServedModel::~ServedModel() {
-  Stop(/*drain=*/true);
+  if (batcher_) Stop(/*drain=*/true);
   metrics_->queue_capacity->Decrement(options_.batching.max_queue_size);
 }
 
 absl::Status ServedModel::Enqueue(std::unique_ptr<BatchTask>& task) {
-  return batcher_.Enqueue(task);
+  return batcher_->Enqueue(task);
 }
 
 void ServedModel::Process(Batch batch, int instance) {

@@ -30,10 +30,13 @@ class ServedModel {
     int64_t max_decode_bytes = int64_t{128} << 20;  // per image
   };
 
-  // One runner per instance, at least one. `metrics` outlives the model.
-  ServedModel(std::string name, int64_t version, ModelMetadata metadata,
-              std::vector<std::unique_ptr<ModelRunner>> runners,
-              const Options& options, Metrics::Model* metrics, Clock* clock);
+  // One runner per instance, at least one. `metrics` and `clock` outlive
+  // the model. INVALID_ARGUMENT for batching options out of range
+  // (Batcher::Create) or no runner.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(
+      std::string name, int64_t version, ModelMetadata metadata,
+      std::vector<std::unique_ptr<ModelRunner>> runners, const Options& options,
+      Metrics::Model* metrics, Clock* clock);
   ~ServedModel();  // Stop(true)
 
   const std::string& name() const { return name_; }
@@ -62,18 +65,21 @@ class ServedModel {
   absl::Status Enqueue(std::unique_ptr<BatchTask>& task);
 
   // Starts one batch thread per instance.
-  void Start() { batcher_.Start(static_cast<int>(instances_.size())); }
+  void Start() { batcher_->Start(static_cast<int>(instances_.size())); }
   int instances() const { return static_cast<int>(instances_.size()); }
   // See Batcher::Wake.
-  void Wake() { batcher_.Wake(); }
+  void Wake() { batcher_->Wake(); }
   // This version's drift summary; null when the export has no reference.
   DriftMonitor* drift() const { return drift_.get(); }
   // See Batcher::Flush.
-  void Flush() { batcher_.Flush(); }
+  void Flush() { batcher_->Flush(); }
   // See Batcher::Stop.
-  void Stop(bool drain) { batcher_.Stop(drain); }
+  void Stop(bool drain) { batcher_->Stop(drain); }
 
  private:
+  ServedModel(std::string name, int64_t version, ModelMetadata metadata,
+              const Options& options, Metrics::Model* metrics, Clock* clock);
+
   // Runs one batch: stacks the inputs, runs the model, completes every task,
   // or fails every task with the model's error; then, the answers sent,
   // records each one's confidence and drift signals.
@@ -95,7 +101,7 @@ class ServedModel {
   Clock* const clock_;
   // Null when the export carries no drift reference.
   const std::shared_ptr<DriftMonitor> drift_;
-  Batcher batcher_;  // last: its threads use the members above
+  std::unique_ptr<Batcher> batcher_;  // last: its threads use the members above
 };
 
 }  // namespace gcnserve

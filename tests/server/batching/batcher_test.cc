@@ -1,5 +1,6 @@
 #include "server/batching/batcher.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <thread>
 #include <mutex>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "server/base/call_context.h"
@@ -22,6 +25,15 @@ using std::chrono::microseconds;
 
 // Records what the batcher did: each processed batch's task ids, and each
 // dropped task's status.
+// Batcher::Create for options the test knows are valid.
+template <typename... Args>
+std::unique_ptr<Batcher> MakeBatcher(Args&&... args) {
+  absl::StatusOr<std::unique_ptr<Batcher>> batcher =
+      Batcher::Create(std::forward<Args>(args)...);
+  EXPECT_TRUE(batcher.ok()) << batcher.status();
+  return batcher.ok() ? *std::move(batcher) : nullptr;
+}
+
 struct Recorder {
   std::mutex mu;  // batch threads record concurrently
   std::vector<std::vector<int>> batches;
@@ -35,7 +47,7 @@ class BatcherTest : public ::testing::Test {
     options.max_batch_size = max_batch;
     options.max_queue_delay = microseconds(delay_us);
     options.max_queue_size = max_queue;
-    return std::make_unique<Batcher>(
+    return MakeBatcher(
         options,
         [this](Batch batch, int /*instance*/) {
           std::vector<int> ids;
@@ -96,7 +108,7 @@ TEST_F(BatcherTest, ZeroDelayRunsAtOnce) {
 TEST_F(BatcherTest, ByDefaultAnIdleModelNeverWaits) {
   Batcher::Options options;  // the defaults, as the server ships them
   options.max_batch_size = 4;
-  Batcher batcher(
+  std::unique_ptr<Batcher> made = MakeBatcher(
       options,
       [this](Batch batch, int) {
         std::lock_guard<std::mutex> lock(recorder_.mu);
@@ -106,6 +118,7 @@ TEST_F(BatcherTest, ByDefaultAnIdleModelNeverWaits) {
         }
       },
       &clock_);
+  Batcher& batcher = *made;
   ASSERT_TRUE(Add(batcher, Task(0)).ok());
   // The clock does not move: a lone request runs at once, not after a delay.
   EXPECT_EQ(batcher.RunOnce(), 1);
@@ -122,7 +135,7 @@ TEST_F(BatcherTest, RequestsArrivingWhileABatchRunsFormTheNextBatch) {
   options.max_batch_size = 8;
   std::unique_ptr<Batcher> batcher;
   int arrivals = 0;
-  batcher = std::make_unique<Batcher>(
+  batcher = MakeBatcher(
       options,
       [&](Batch batch, int) {
         std::vector<int> ids;
@@ -264,7 +277,7 @@ TEST(BatcherWakeTest, ALightLoadKeepsToTheThreadThatWentIdleLast) {
   std::mutex mu;
   std::vector<int> instances;  // the instance of each batch, in order
   FakeClock clock;
-  Batcher batcher(
+  std::unique_ptr<Batcher> made = MakeBatcher(
       Batcher::Options{},
       [&](Batch batch, int instance) {
         std::lock_guard<std::mutex> lock(mu);
@@ -272,6 +285,7 @@ TEST(BatcherWakeTest, ALightLoadKeepsToTheThreadThatWentIdleLast) {
         for (auto& task : batch) task->complete({}, 0, {});
       },
       &clock);
+  Batcher& batcher = *made;
   batcher.Start(/*threads=*/3);
   auto processed = [&] {
     std::lock_guard<std::mutex> lock(mu);
@@ -301,7 +315,7 @@ class BatcherSpinTest : public ::testing::Test {
     Batcher::Options options;
     options.max_batch_size = max_batch;
     options.idle_spin = std::chrono::hours(1);
-    batcher_ = std::make_unique<Batcher>(
+    batcher_ = MakeBatcher(
         options,
         [this, gate](Batch batch, int instance) {
           for (auto& task : batch) {
@@ -423,9 +437,10 @@ TEST_F(BatcherTest, DepthReportsKeepTheOrderOfTheChanges) {
   options.max_queue_delay = microseconds(1000000);
   options.max_queue_size = 1000;
   std::atomic<int> last_report{-1};
-  Batcher batcher(
+  std::unique_ptr<Batcher> made = MakeBatcher(
       options, [](Batch, int) {}, &clock_,
       [&last_report](int depth) { last_report = depth; });
+  Batcher& batcher = *made;
   std::vector<std::thread> producers;
   for (int t = 0; t < 4; ++t) {
     producers.emplace_back([&, t] {
@@ -453,6 +468,81 @@ TEST_F(BatcherTest, StopWithoutDrainFailsQueuedTasksUnavailable) {
   for (const auto& [id, code] : recorder_.failed) {
     EXPECT_EQ(code, absl::StatusCode::kUnavailable);
   }
+}
+
+}  // namespace
+}  // namespace gcnserve
+
+namespace gcnserve {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(BatcherCreateTest, RefusesOptionsOutOfRangeNamingTheField) {
+  FakeClock clock;
+  auto refused = [&](Batcher::Options options) {
+    auto batcher = Batcher::Create(options, [](Batch, int) {}, &clock);
+    EXPECT_FALSE(batcher.ok());
+    return batcher.ok() ? std::string() : std::string(batcher.status().message());
+  };
+  Batcher::Options options;
+  options.max_batch_size = 0;
+  EXPECT_THAT(refused(options), HasSubstr("max_batch_size"));
+  options = {};
+  options.max_queue_size = 0;
+  EXPECT_THAT(refused(options), HasSubstr("max_queue_size"));
+  options = {};
+  options.max_queue_delay = std::chrono::microseconds(-1);
+  EXPECT_THAT(refused(options), HasSubstr("max_queue_delay_us"));
+  options = {};
+  options.idle_spin = std::chrono::microseconds(-5);
+  EXPECT_THAT(refused(options), HasSubstr("batch_idle_spin_us"));
+  EXPECT_FALSE(Batcher::Create({}, nullptr, &clock).ok());
+  EXPECT_TRUE(Batcher::Create({}, [](Batch, int) {}, &clock).ok());
+}
+
+// The threads wait on the batcher's clock: a partial batch on a thread
+// runs when the test's clock passes its delay, whatever real time passes.
+TEST(BatcherClockTest, ABatchThreadWaitsOnTheBatchersClock) {
+  FakeClock clock;
+  Batcher::Options options;
+  options.max_batch_size = 4;
+  options.max_queue_delay = std::chrono::hours(1);
+  std::atomic<int> ran{0};
+  auto batcher = Batcher::Create(
+      options, [&](Batch batch, int) { ran += static_cast<int>(batch.size()); },
+      &clock);
+  ASSERT_TRUE(batcher.ok());
+  (*batcher)->Start(1);
+  auto task = std::make_unique<BatchTask>();
+  task->input = {0};
+  task->fail = [](absl::Status) {};
+  ASSERT_TRUE((*batcher)->Enqueue(task).ok());
+  EXPECT_EQ(ran.load(), 0);  // an hour to wait on this clock
+  clock.Advance(std::chrono::hours(1));
+  while (ran.load() == 0) std::this_thread::yield();
+  EXPECT_EQ(ran.load(), 1);
+}
+
+// A spin ends when the batcher's clock passes idle_spin.
+TEST(BatcherClockTest, TheSpinEndsOnTheBatchersClock) {
+  FakeClock clock;
+  Batcher::Options options;
+  options.idle_spin = std::chrono::hours(1);
+  auto batcher = Batcher::Create(options, [](Batch, int) {}, &clock);
+  ASSERT_TRUE(batcher.ok());
+  (*batcher)->Start(1);
+  while ((*batcher)->idle_threads() < 1) std::this_thread::yield();
+  auto task = std::make_unique<BatchTask>();
+  task->input = {0};
+  task->fail = [](absl::Status) {};
+  ASSERT_TRUE((*batcher)->Enqueue(task).ok());
+  // After its work the thread spins (the clock does not move) ...
+  while ((*batcher)->spinning_threads() < 1) std::this_thread::yield();
+  // ... until the clock passes the spin: then it sleeps.
+  clock.Advance(std::chrono::hours(2));
+  while ((*batcher)->idle_threads() < 1) std::this_thread::yield();
+  EXPECT_EQ((*batcher)->spinning_threads(), 0);
 }
 
 }  // namespace

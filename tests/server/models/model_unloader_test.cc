@@ -33,11 +33,12 @@ class ModelUnloaderTest : public ::testing::Test {
     meta.labels = {"a"};
     std::vector<std::unique_ptr<ModelRunner>> runners;
     runners.push_back(std::make_unique<NullRunner>(freed));
-    auto model = std::make_unique<ServedModel>(
-        "m", 1, meta, std::move(runners), ServedModel::Options{},
-        metrics_.ForModel("m"), Clock::Real());
-    model->Start();
-    return model;
+    auto model = ServedModel::Create("m", 1, meta, std::move(runners),
+                                     ServedModel::Options{},
+                                     metrics_.ForModel("m"), Clock::Real());
+    EXPECT_TRUE(model.ok()) << model.status();
+    (*model)->Start();
+    return *std::move(model);
   }
 
   Metrics metrics_{"test", "none", "cpu"};

@@ -95,9 +95,11 @@ class PipelineTest : public ::testing::Test {
     options.batching.max_batch_size = 4;
     std::vector<std::unique_ptr<ModelRunner>> runners;
     runners.push_back(std::make_unique<FakeRunner>(gate));
-    finder_.model = std::make_shared<ServedModel>(
-        "model3", 1, FakeMetadata(), std::move(runners), options,
-        metrics_.ForModel("model3"), &clock_);
+    auto model = ServedModel::Create("model3", 1, FakeMetadata(),
+                                     std::move(runners), options,
+                                     metrics_.ForModel("model3"), &clock_);
+    ASSERT_TRUE(model.ok()) << model.status();
+    finder_.model = *std::move(model);
     finder_.model->Start();
     pool_ = std::make_unique<ThreadPool>(1, 16);
     budget_ = std::make_unique<DecodeBudget>(in_flight_bytes);
