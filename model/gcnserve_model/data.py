@@ -13,6 +13,9 @@ augmented image is still an image the server could be sent:
   * horizontal flip with probability 1/2 (garments are roughly symmetric);
   * translation by up to `max_shift` pixels on each axis (zero padding, then a
     28x28 crop; Fashion-MNIST's background is 0).
+With `camera` (camera.py's CameraAugment) that setting replaces the two:
+garments as a camera gives them (polarity, turn, scale, shift, tone, blur,
+noise), still on the 28x28 image.
 
 Splits: "train" and "val" come from the 60,000 training images, split by a
 seeded permutation (the last `val_size` of it are validation); "test" is the
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .camera import CameraAugment
 from .config import ModelConfig
 from .idx import FASHION_MNIST_DIR, load_split
 from .preprocess import RESIZE_RULE, preprocess_image
@@ -80,18 +84,21 @@ def shift_image(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
 class FashionMNIST(Dataset):
     """One split of Fashion-MNIST as (input tensor [C, H, W] float32, label int64).
 
-    `augment` turns on the training augmentation (flip, shift), drawn from
-    `self.rng` (seeded by `seed`; train.py checkpoints it). Without it the
+    `augment` turns on the training augmentation (flip, shift; or `camera`'s
+    setting when one is given), drawn from `self.rng` (seeded by `seed`;
+    train.py checkpoints it, and gives each DataLoader worker its own). Without it the
     tensors are computed once, on first use, and kept: 82 MB for the 5,000
     validation images at 64x64 gray, 164 MB for the 10,000 test images.
     """
 
     def __init__(self, split: str, config: ModelConfig, augment: bool = False, max_shift: int = 2,
                  root: Union[str, Path] = FASHION_MNIST_DIR, val_size: int = VAL_SIZE,
-                 split_seed: int = SPLIT_SEED, limit: Optional[int] = None, seed: int = 0) -> None:
+                 split_seed: int = SPLIT_SEED, limit: Optional[int] = None, seed: int = 0,
+                 camera: Optional[CameraAugment] = None) -> None:
         self.split = split
         self.meta: Mapping = input_meta(config)
         self.augment = augment
+        self.camera = camera
         self.max_shift = int(max_shift)
         images, labels, indices = load_images(split, root, val_size, split_seed)
         if limit is not None:
@@ -108,6 +115,8 @@ class FashionMNIST(Dataset):
         return self.images[i]
 
     def _augment(self, image: np.ndarray) -> np.ndarray:
+        if self.camera is not None:
+            return self.camera(image, self.rng)
         if self.rng.random() < 0.5:
             image = image[:, ::-1]
         if self.max_shift > 0:

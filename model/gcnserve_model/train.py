@@ -13,6 +13,17 @@ Every epoch writes, into --out:
   history.json  per epoch: train loss and accuracy, validation loss and
                 accuracy, learning rate, seconds.
 The test set is not touched here: evaluate.py measures it once, at the end.
+
+`--camera-augment camera|mild` trains for garments as a camera gives them
+(camera.py) instead of the flip and shift; each epoch then also measures the
+validation images as variants.py's camera-like variants (inverted, turned
+15 degrees, at 70 % size), and best.pt is the epoch with the best mean of
+the clean and the variants' accuracy. `--init FILE` starts the whole model
+from a checkpoint of the same configuration (train.py's best.pt or last.pt,
+or an exported model.pt): fine-tuning, as the bundled Model3 v3 was made.
+`--workers N` loads batches in N processes (for CUDA), each augmenting with
+its own stream seeded from the loader's generator, so runs stay repeatable
+and resumable.
 """
 from __future__ import annotations
 
@@ -24,6 +35,7 @@ import os
 import random
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -32,9 +44,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset, get_worker_info
 from tqdm import tqdm
 
+from . import variants
+from .camera import SETTINGS as CAMERA_SETTINGS
 from .config import ARCHITECTURES, FASHION_MNIST_LABELS, ModelConfig, preset
 from .data import FashionMNIST
 from .models import build_model
@@ -77,6 +91,45 @@ def evaluate_loader(model: nn.Module, loader: DataLoader, device: torch.device,
     return loss_sum / max(1, total), correct / max(1, total)
 
 
+def load_init(model: nn.Module, path: Path) -> None:
+    """Every weight of `model` from `path`: a train.py checkpoint or an
+    exported model.pt (TorchScript) of the same configuration."""
+    scripted = False
+    if zipfile.is_zipfile(str(path)):  # torch.save's legacy format is no zip, and never TorchScript
+        with zipfile.ZipFile(str(path)) as archive:
+            scripted = any(name.endswith("/constants.pkl") for name in archive.namelist())
+    if scripted:
+        state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    else:
+        state = torch.load(str(path), map_location="cpu", weights_only=False)
+        state = state.get("state_dict", state)
+    model.load_state_dict(state)
+
+
+def _seed_worker(_: int) -> None:
+    # Each worker holds a copy of the dataset: without this they would all
+    # draw the same augmentations. info.seed comes from the loader's
+    # generator, which last.pt keeps, so a resumed run draws the same.
+    info = get_worker_info()
+    info.dataset.rng = np.random.default_rng(info.seed)
+
+
+def variant_loaders(val_set: FashionMNIST) -> Dict[str, DataLoader]:
+    """The validation images as each of variants.py's variants."""
+    labels = torch.from_numpy(val_set.labels)
+    return {name: DataLoader(TensorDataset(torch.stack([val_set.tensor(img) for img in
+                                                        variants.apply(val_set.images, name)]), labels),
+                             batch_size=256, shuffle=False, num_workers=0)
+            for name in variants.VARIANTS}
+
+
+def selection_score(record: Dict[str, Any]) -> float:
+    """What best.pt is chosen by: validation accuracy, averaged with the
+    variants' when they were measured."""
+    scores = [record["val_accuracy"], *record.get("val_variant_accuracy", {}).values()]
+    return sum(scores) / len(scores)
+
+
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train a gcnserve model on Fashion-MNIST.")
     p.add_argument("--arch", default="model3", choices=ARCHITECTURES)
@@ -91,6 +144,14 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--dedup", action="store_true", help="model1: de-duplicate positions across its maps")
     p.add_argument("--max-shift", type=int, default=2, help="augmentation: largest shift in 28x28 pixels")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--camera-augment", choices=sorted(CAMERA_SETTINGS), default=None,
+                   help="augment for garments as a camera gives them (camera.py: polarity, turn, scale, shift, "
+                        "tone, blur, noise) instead of flip and shift; validates on the camera-like variants too "
+                        "and keeps the epoch with the best mean of clean and variants")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start every weight from this checkpoint or exported model.pt of the same configuration "
+                        "(fine-tuning)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     p.add_argument("--out", required=True, type=Path, help="checkpoint folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -135,19 +196,25 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     config: ModelConfig = preset(args.preset, args.arch).replace(
         num_classes=len(FASHION_MNIST_LABELS), nms=args.nms, dedup=args.dedup)
 
+    camera = CAMERA_SETTINGS[args.camera_augment] if args.camera_augment else None
     train_set = FashionMNIST("train", config, augment=not args.no_augment, max_shift=args.max_shift,
-                             limit=args.train_limit, seed=args.seed)
+                             limit=args.train_limit, seed=args.seed, camera=camera)
     val_set = FashionMNIST("val", config, limit=args.val_limit)
     generator = torch.Generator().manual_seed(args.seed)
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                              generator=generator, num_workers=0)
+                              generator=generator, num_workers=args.workers,
+                              worker_init_fn=_seed_worker if args.workers > 0 else None)
     val_loader = DataLoader(val_set, batch_size=256, shuffle=False, num_workers=0)
+    val_variants = variant_loaders(val_set) if camera is not None else {}
     steps_per_epoch = len(train_loader) if args.max_batches is None else min(len(train_loader), args.max_batches)
 
     model = build_model(config).to(device)
     if args.backbone_weights is not None and not args.resume:
         copied = load_backbone(model, args.backbone_weights)
         print(f"loaded {copied} backbone tensors from {args.backbone_weights}", flush=True)
+    if args.init is not None and not args.resume:
+        load_init(model, args.init)
+        print(f"every weight from {args.init}", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, cosine_with_warmup(args.epochs * steps_per_epoch, args.warmup_steps))
@@ -160,7 +227,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         last = args.out / "last.pt"
         if not last.is_file():
             raise FileNotFoundError(f"--resume: {last} does not exist")
-        state = torch.load(str(last), map_location=device)
+        state = torch.load(str(last), map_location=device, weights_only=False)
         if ModelConfig.from_dict(state["config"]) != config:
             raise ValueError(f"--resume: {last} was trained with another configuration")
         model.load_state_dict(state["state_dict"])
@@ -168,7 +235,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
         start_epoch = state["epoch"]
-        best_acc = max((h["val_accuracy"] for h in history), default=-1.0)
+        best_acc = max((selection_score(h) for h in history), default=-1.0)
         _set_rng_state(state["rng"])
         generator.set_state(state["loader_rng"])
         train_set.rng = state["augment_rng"]
@@ -203,16 +270,24 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         val_loss, val_acc = evaluate_loader(model, val_loader, device)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_accuracy": correct / max(1, seen),
                   "val_loss": val_loss, "val_accuracy": val_acc, "lr": scheduler.get_last_lr()[0],
-                  "train_seconds": train_seconds, "seconds": time.time() - started, "steps": steps_per_epoch}
+                  "train_seconds": train_seconds, "steps": steps_per_epoch}
+        if val_variants:
+            record["val_variant_accuracy"] = {name: evaluate_loader(model, loader, device, desc=name)[1]
+                                              for name, loader in val_variants.items()}
+        record["seconds"] = time.time() - started
         history.append(record)
+        shown = "".join(f" {name} {acc:.4f}" for name, acc in record.get("val_variant_accuracy", {}).items())
         print(f"epoch {epoch + 1}/{args.epochs}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f}"
-              f" | val loss {val_loss:.4f} acc {val_acc:.4f} | {train_seconds:.0f} s train,"
+              f" | val loss {val_loss:.4f} acc {val_acc:.4f}{shown} | {train_seconds:.0f} s train,"
               f" {record['seconds']:.0f} s total", flush=True)
 
-        if val_acc > best_acc:
-            best_acc = val_acc
+        score = selection_score(record)
+        if score > best_acc:
+            best_acc = score
             _save({"state_dict": model.state_dict(), "config": config.to_dict(), "arch": args.arch,
-                   "preset": args.preset, "epoch": epoch + 1, "val_accuracy": val_acc}, args.out / "best.pt")
+                   "preset": args.preset, "epoch": epoch + 1, "val_accuracy": val_acc,
+                   "val_variant_accuracy": record.get("val_variant_accuracy", {}),
+                   "camera_augment": camera.to_dict() if camera else None}, args.out / "best.pt")
         _save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
                "config": config.to_dict(), "args": {k: str(v) for k, v in vars(args).items()},
@@ -220,6 +295,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
               args.out / "last.pt")
         (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
 
+    # best_val_accuracy: with --camera-augment, the best mean of the clean and the variants' accuracy
     summary = {"best_val_accuracy": best_acc, "epochs": len(history),
                "train_seconds": sum(h["seconds"] for h in history), "history": history}
     print(f"best validation accuracy {best_acc:.4f}; checkpoints in {args.out}", flush=True)
