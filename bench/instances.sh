@@ -3,10 +3,10 @@
 # every core versus one instance per core, side by side in one run, with the
 # client's closed-loop load generator. Writes the two bench reports to OUT.
 # usage: bench/instances.sh [MODEL_PT] [OUT]
-#   MODEL_PT  default: model/repository/model3/1/model.pt
+#   MODEL_PT  default: model/repository/model3/2/model.pt
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:-model/repository/model3/1/model.pt}
+model=${1:-model/repository/model3/2/model.pt}
 out=${2:-$(mktemp -d)}
 cores=$(nproc)
 samples=(model/samples/*.png)

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 in_flight=${1:-64} seconds=${2:-6}
 py=/usr/bin/python3
-export=model/repository/model3/2/model.pt  # the default model's newest version
+export=model/repository/model3/2/model.pt  # model3 version 2, which bench/README.md measured (version 3 has the same architecture)
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 # One request for a sample image, framed as gRPC: a zero byte, the length in

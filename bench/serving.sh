@@ -23,7 +23,7 @@ out=${1:-$(mktemp -d)}
 seconds=${2:-8}
 mkdir -p "$out"
 py=/usr/bin/python3
-export=model/repository/model3/2/model.pt  # the default model's newest version
+export=model/repository/model3/2/model.pt  # model3 version 2, which bench/README.md measured (version 3 has the same architecture)
 limit=build/bench/gcnserve_limit gcnctl=build/client/gcnctl
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
