@@ -117,3 +117,27 @@ def test_init_starts_every_weight_from_a_checkpoint_or_an_export(tmp_path: Path)
     for key, value in source.state_dict().items():
         if not key.endswith(("running_mean", "running_var", "num_batches_tracked")):
             torch.testing.assert_close(trained[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_every_check_gives_a_28x28_uint8_image_repeatably() -> None:
+    image = _garment()
+    for name, check in camera.CHECKS.items():
+        a, b = check(image, np.random.default_rng(1)), check(image, np.random.default_rng(1))
+        assert a.dtype == np.uint8 and a.shape == (28, 28), name
+        assert np.array_equal(a, b), name
+        assert not np.array_equal(a, image), name
+
+
+@needs_dataset
+def test_the_checks_cli_measures_an_export(tmp_path: Path) -> None:
+    from gcnserve_model import export
+    config = preset("tiny")
+    torch.manual_seed(0)
+    path = export.export_model(build_model(config).eval(), config, tmp_path / "repo", "model3", 1,
+                               [str(i) for i in range(config.num_classes)])
+    out = tmp_path / "checks.json"
+    assert camera.main(["--model", str(path), "--check", "blurred", "--check", "noisy", "--limit", "12",
+                        "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())["results"][str(path)]
+    assert sorted(figures) == ["blurred", "noisy"]
+    assert all(0 <= f["accuracy"] <= 1 and 0 <= f["ece"] <= 1 and f["temperature"] == 1.0 for f in figures.values())
