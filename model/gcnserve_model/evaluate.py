@@ -3,7 +3,7 @@
     PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.evaluate \\
         --checkpoint /tmp/train-model3/best.pt --out /tmp/eval.json
     PYTHONPATH=model /usr/bin/python3 -m gcnserve_model.evaluate \\
-        --model model/repository/model3/1/model.pt --out /tmp/eval.json
+        --model model/repository/model3/3/model.pt --out /tmp/eval.json
 
 A checkpoint is train.py's best.pt (it carries its config); a model is an
 exported model.pt (its gcnserve.json gives the input). Either way the images
