@@ -235,6 +235,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     HttpServer::Options http;
     http.address = options.http_address;
     http.max_body_bytes = options.max_message_bytes;
+    http.threads = options.http_threads;
+    http.max_connections = options.http_max_connections;
+    http.max_connections_per_address = options.http_max_connections_per_address;
     if (!options.tls_cert.empty()) {
       GCN_ASSIGN_OR_RETURN(http.tls_cert_pem,
                            ReadPemFlag("tls-cert", options.tls_cert));
@@ -247,8 +250,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
     HttpApi* api = server->http_api_.get();
     GCN_ASSIGN_OR_RETURN(
         server->http_,
-        HttpServer::Start(http, [api](const HttpRequest& request) {
-          return api->Handle(request);
+        HttpServer::Start(http, [api](std::shared_ptr<HttpExchange> exchange) {
+          api->Handle(std::move(exchange));
         }));
   }
 

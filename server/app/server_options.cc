@@ -26,6 +26,18 @@ ABSL_FLAG(std::string, http_address, ServerOptions().http_address,
           "host:port for HTTP: the JSON API (/v1/classify, /v1/models), "
           "/healthz, /readyz, KServe v2 (/v2/...) and the viewer at /; "
           "empty turns it off");
+ABSL_FLAG(int, http_threads, ServerOptions().http_threads,
+          "threads running the HTTP port's event loops (no thread waits for "
+          "an answer); 0: one per usable core");
+ABSL_FLAG(int, http_max_connections, ServerOptions().http_max_connections,
+          "HTTP connections served at once; up to 256 past it are answered "
+          "503 with Retry-After and closed, further ones wait to be accepted");
+ABSL_FLAG(int, http_max_connections_per_address,
+          ServerOptions().http_max_connections_per_address,
+          "HTTP connections served at once from one client address (past it: "
+          "503 with Retry-After, then closed); 0: no limit but "
+          "--http-max-connections, as behind a proxy or a NAT, where every "
+          "client has one address");
 ABSL_FLAG(std::string, model_repository, GCNSERVE_DEFAULT_REPOSITORY,
           "folder of models, laid out <model>/<version>/model.pt");
 ABSL_FLAG(std::string, default_model, ServerOptions().default_model,
@@ -140,6 +152,9 @@ const FlagSet& ServerFlags() {
              [](const std::string& v) { return IsAddress(v, true); })
         .Add(FLAGS_http_address, kAddress,
              [](const std::string& v) { return IsAddress(v, true); })
+        .AddInRange(FLAGS_http_threads, 0, 1024)
+        .AddInRange(FLAGS_http_max_connections, 1, 1 << 20)
+        .AddInRange(FLAGS_http_max_connections_per_address, 0, 1 << 20)
         .Add(FLAGS_model_repository, "a folder",
              [](const std::string& v) { return !v.empty(); })
         .Add(FLAGS_default_model)
@@ -180,6 +195,10 @@ ServerOptions FromFlags() {
   o.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   o.http_address = absl::GetFlag(FLAGS_http_address);
+  o.http_threads = absl::GetFlag(FLAGS_http_threads);
+  o.http_max_connections = absl::GetFlag(FLAGS_http_max_connections);
+  o.http_max_connections_per_address =
+      absl::GetFlag(FLAGS_http_max_connections_per_address);
   o.model_repository = absl::GetFlag(FLAGS_model_repository);
   o.default_model = absl::GetFlag(FLAGS_default_model);
   o.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);

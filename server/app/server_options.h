@@ -21,6 +21,14 @@ struct ServerOptions {
   std::string metrics_address = "0.0.0.0:9464";  // host:port; empty = off
   // host:port of the HTTP port (JSON API, KServe v2, viewer); empty = off.
   std::string http_address = "0.0.0.0:8000";
+  // The HTTP port's event-loop threads (0: one per usable core), and the
+  // connections it serves at once, in all and from one client address (0:
+  // no limit; behind a proxy every client has the proxy's address). Past
+  // them up to 256 more are answered 503 with Retry-After and closed
+  // (HttpServer).
+  int http_threads = 0;
+  int http_max_connections = 4096;
+  int http_max_connections_per_address = 0;
   std::string model_repository;  // default: the bundled repository
   // Empty: the model whose config.json says "default": true, else the first
   // by name.
@@ -31,7 +39,9 @@ struct ServerOptions {
   // instances idle, spins before it sleeps (Batcher::Options::idle_spin);
   // 0: never spins.
   int64_t batch_idle_spin_us = 500;
-  int max_queue_size = 256;
+  // Also the preprocess pool's backlog. 512 holds a proxy's 512 requests at
+  // once without a refusal (docs/design.md, "HTTP").
+  int max_queue_size = 512;
   std::string device = "cpu";
   // Instances of each model (a model's config.json may say otherwise);
   // 0: one per core on CPU, one on CUDA (ModelConfig::Instances).

@@ -22,7 +22,6 @@
 #include "server/base/bounded_text.h"
 #include "server/pipeline/model_list.h"
 #include "server/pipeline/response_builder.h"
-#include "server/transport/connection_watch.h"
 #include "server/transport/viewer_assets.h"
 
 #ifndef GCNSERVE_VERSION
@@ -44,16 +43,26 @@ HttpResponse Json(int status, std::string body) {
   return {status, "application/json", std::move(body)};
 }
 
+// An error's answer with its status; refusals a client may retry (a full
+// queue's UNAVAILABLE, RESOURCE_EXHAUSTED) say when.
+HttpResponse ErrorAnswer(const absl::Status& status, std::string body) {
+  HttpResponse answer = Json(HttpApi::HttpStatusFor(status.code()), std::move(body));
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kResourceExhausted) {
+    answer.headers.emplace_back("Retry-After",
+                                absl::StrCat(HttpServer::kRetryAfterSeconds));
+  }
+  return answer;
+}
+
 HttpResponse Error(const absl::Status& status) {
-  return Json(HttpApi::HttpStatusFor(status.code()),
-              HttpServer::ErrorBody(static_cast<int>(status.code()),
-                                    std::string(status.message())));
+  return ErrorAnswer(status, HttpServer::ErrorBody(static_cast<int>(status.code()),
+                                                   std::string(status.message())));
 }
 
 // The v2 protocol's error shape: {"error": "..."}.
 HttpResponse V2Error(const absl::Status& status) {
-  return Json(HttpApi::HttpStatusFor(status.code()),
-              Dump(json{{"error", std::string(status.message())}}));
+  return ErrorAnswer(status, Dump(json{{"error", std::string(status.message())}}));
 }
 
 HttpResponse Proto(const google::protobuf::Message& message) {
@@ -295,25 +304,46 @@ bool HttpApi::Ready() const {
   return !draining_() && models_->AnyReady();
 }
 
-HttpResponse HttpApi::Handle(const HttpRequest& http) const {
+// One HTTP request's images in the pipeline, and what makes its answer once
+// the last is answered.
+struct HttpApi::Call {
+  std::shared_ptr<HttpExchange> exchange;
+  std::vector<v1::ClassifyRequest> requests;
+  std::vector<v1::ClassifyResponse> responses;
+  // The answer from the responses, or from the first error; run by the
+  // transport on its own thread (HttpExchange::RespondWith), not the
+  // pipeline's.
+  std::function<HttpResponse(const Call& call, const absl::Status& status)>
+      answer;
+
+  std::mutex mu;
+  int remaining ABSL_GUARDED_BY(mu) = 0;
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+  std::vector<Pipeline::Handle> handles ABSL_GUARDED_BY(mu);
+};
+
+void HttpApi::Handle(std::shared_ptr<HttpExchange> exchange) const {
   Counted counted;
-  HttpResponse answer = Route(http, counted);
+  std::optional<HttpResponse> answer = Route(exchange, counted);
+  if (!answer) return;  // in the pipeline, which answers and counts it
   if (!counted.by_service) {
     metrics_->CountRequest(counted.model ? models_->MetricLabel(*counted.model) : "",
-                           CodeForHttpStatus(answer.status),
+                           CodeForHttpStatus(answer->status),
                            "http");
   }
-  return answer;
+  exchange->Respond(*std::move(answer));
 }
 
-HttpResponse HttpApi::Route(const HttpRequest& http, Counted& counted) const {
+std::optional<HttpResponse> HttpApi::Route(
+    const std::shared_ptr<HttpExchange>& exchange, Counted& counted) const {
+  const HttpRequest& http = exchange->request();
   const std::string& path = http.path;
-  if (path == "/v2" || absl::StartsWith(path, "/v2/")) return V2(http, counted);
+  if (path == "/v2" || absl::StartsWith(path, "/v2/")) return V2(exchange, counted);
   if (path == "/v1/classify") {
     if (http.method != "POST") {
       return MethodNotAllowed(http, "POST", false);
     }
-    return Classify(http, counted);
+    return Classify(exchange, counted);
   }
   if (!IsGet(http)) {
     return MethodNotAllowed(http, "GET", false);
@@ -325,69 +355,75 @@ HttpResponse HttpApi::Route(const HttpRequest& http, Counted& counted) const {
                    : Json(503, R"({"status":"NOT_SERVING"})");
   }
   if (const ViewerAsset* asset = FindViewerAsset(path)) {
-    return {200, asset->content_type, std::string(asset->body)};
+    return HttpResponse{200, asset->content_type, std::string(asset->body)};
   }
   return Error(absl::NotFoundError(absl::StrCat(
       "no such path: ", EchoText(path),
       "; served: /, /v1/classify, /v1/models, /healthz, /readyz, /v2/...")));
 }
 
-absl::Status HttpApi::Run(const HttpRequest& http,
-                          const v1::ClassifyRequest& request,
-                          v1::ClassifyResponse* response,
-                          Counted& counted) const {
-  return RunAll(http, nullptr, &request, response, 1, counted);
-}
-
-absl::Status HttpApi::RunAll(const HttpRequest& http,
+absl::Status HttpApi::Submit(std::shared_ptr<Call> call,
                              const std::shared_ptr<ServedModel>& model,
-                             const v1::ClassifyRequest* requests,
-                             v1::ClassifyResponse* responses, int n,
                              Counted& counted) const {
+  const HttpRequest& http = call->exchange->request();
   CallContext context;
   context.protocol = CallContext::Protocol::kHttp;
   absl::StatusOr<Clock::TimePoint> deadline =
       Deadline(http.grpc_timeout, clock_->Now());
   if (!deadline.ok()) return deadline.status();
   context.deadline = *deadline;
-  // Shared: the service may still be inside `done` when Wait returns.
-  auto watch = std::make_shared<ConnectionWatch>(http.socket);
-  struct Answers {
-    std::mutex mu;
-    int remaining;
-    absl::Status first_error;
-  };
-  auto answers = std::make_shared<Answers>();
-  answers->remaining = n;
-  std::vector<Pipeline::Handle> handles;
+  const int n = static_cast<int>(call->requests.size());
+  call->responses.resize(n);
+  {
+    std::lock_guard<std::mutex> lock(call->mu);
+    call->remaining = n;
+  }
   counted.by_service = true;
   for (int i = 0; i < n; ++i) {
-    auto done = [watch, answers, i, n](const absl::Status& status) {
+    auto done = [call, i, n](const absl::Status& status) {
       {
-        std::lock_guard<std::mutex> lock(answers->mu);
-        if (!status.ok() && answers->first_error.ok()) {
-          answers->first_error =
+        std::lock_guard<std::mutex> lock(call->mu);
+        if (!status.ok() && call->first_error.ok()) {
+          call->first_error =
               n == 1 ? status
                      : absl::Status(status.code(),
                                     absl::StrCat("image ", i, ": ", status.message()));
         }
-        if (--answers->remaining > 0) return;
+        if (--call->remaining > 0) return;
       }
-      watch->Notify();
+      // Every image is answered: nothing writes the call any more.
+      call->exchange->RespondWith([call] {
+        absl::Status status;
+        {
+          std::lock_guard<std::mutex> lock(call->mu);
+          status = call->first_error;
+        }
+        return call->answer(*call, status);
+      });
     };
-    handles.push_back(
-        model ? pipeline_->Submit(context, model, &requests[i], &responses[i], done)
-              : pipeline_->Submit(context, &requests[i], &responses[i], done));
+    Pipeline::Handle handle =
+        model ? pipeline_->Submit(context, model, &call->requests[i],
+                                  &call->responses[i], done)
+              : pipeline_->Submit(context, &call->requests[i],
+                                  &call->responses[i], done);
+    std::lock_guard<std::mutex> lock(call->mu);
+    call->handles.push_back(std::move(handle));
   }
-  // The client's leaving cancels the calls, wherever they wait.
-  watch->Wait([&handles] {
+  // The client's leaving cancels the images, wherever they wait.
+  call->exchange->OnClientGone([call] {
+    std::vector<Pipeline::Handle> handles;
+    {
+      std::lock_guard<std::mutex> lock(call->mu);
+      handles = call->handles;
+    }
     for (const Pipeline::Handle& handle : handles) handle.Cancel();
   });
-  std::lock_guard<std::mutex> lock(answers->mu);
-  return answers->first_error;
+  return absl::OkStatus();
 }
 
-HttpResponse HttpApi::Classify(const HttpRequest& http, Counted& counted) const {
+std::optional<HttpResponse> HttpApi::Classify(
+    const std::shared_ptr<HttpExchange>& exchange, Counted& counted) const {
+  const HttpRequest& http = exchange->request();
   v1::ClassifyRequest request;
   if (absl::StartsWithIgnoreCase(http.content_type, "application/json")) {
     if (absl::Status bounded = CheckJson(http.body); !bounded.ok()) {
@@ -409,10 +445,16 @@ HttpResponse HttpApi::Classify(const HttpRequest& http, Counted& counted) const 
     if (!read.ok()) return Error(read.status());
     request = *std::move(read);
   }
-  v1::ClassifyResponse response;
-  absl::Status status = Run(http, request, &response, counted);
-  if (!status.ok()) return Error(status);
-  return Proto(response);
+  auto call = std::make_shared<Call>();
+  call->exchange = exchange;
+  call->requests.push_back(std::move(request));
+  call->answer = [](const Call& call, const absl::Status& status) {
+    return status.ok() ? Proto(call.responses[0]) : Error(status);
+  };
+  if (absl::Status submitted = Submit(call, nullptr, counted); !submitted.ok()) {
+    return Error(submitted);
+  }
+  return std::nullopt;
 }
 
 HttpResponse HttpApi::Models() const {
@@ -421,7 +463,9 @@ HttpResponse HttpApi::Models() const {
   return Proto(response);
 }
 
-HttpResponse HttpApi::V2(const HttpRequest& http, Counted& counted) const {
+std::optional<HttpResponse> HttpApi::V2(
+    const std::shared_ptr<HttpExchange>& exchange, Counted& counted) const {
+  const HttpRequest& http = exchange->request();
   // "/v2/models/m" is "", "v2", "models", "m"; an empty part elsewhere (a
   // doubled or trailing slash) is no path of the protocol's.
   std::vector<std::string> parts = absl::StrSplit(http.path, '/');
@@ -459,10 +503,10 @@ HttpResponse HttpApi::V2(const HttpRequest& http, Counted& counted) const {
       next = 5;
     }
     counted.model = name;
-    if (parts.size() == next) return V2Model(http, name, version, "", counted);
+    if (parts.size() == next) return V2Model(exchange, name, version, "", counted);
     if (parts.size() == next + 1 &&
         (parts[next] == "ready" || parts[next] == "infer")) {
-      return V2Model(http, name, version, parts[next], counted);
+      return V2Model(exchange, name, version, parts[next], counted);
     }
   }
   return V2Error(absl::NotFoundError(absl::StrCat(
@@ -471,7 +515,8 @@ HttpResponse HttpApi::V2(const HttpRequest& http, Counted& counted) const {
       "/v2/models/{name}[/versions/{v}][/ready|/infer]")));
 }
 
-HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
+std::optional<HttpResponse> HttpApi::V2Model(
+    const std::shared_ptr<HttpExchange>& exchange, const std::string& name,
                               int64_t version, const std::string& action,
                               Counted& counted) const {
   absl::StatusOr<std::shared_ptr<ServedModel>> model =
@@ -485,7 +530,7 @@ HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
                 Dump(json{{"name", name}, {"ready", ready}}));
   }
   if (!model.ok()) return V2Error(model.status());
-  if (action == "infer") return V2Infer(http, *model, counted);
+  if (action == "infer") return V2Infer(exchange, *model, counted);
 
   const ModelMetadata& meta = (*model)->metadata();
   json versions = json::array();
@@ -514,9 +559,10 @@ HttpResponse HttpApi::V2Model(const HttpRequest& http, const std::string& name,
                        .dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-HttpResponse HttpApi::V2Infer(const HttpRequest& http,
-                              const std::shared_ptr<ServedModel>& model,
-                              Counted& counted) const {
+std::optional<HttpResponse> HttpApi::V2Infer(
+    const std::shared_ptr<HttpExchange>& exchange,
+    const std::shared_ptr<ServedModel>& model, Counted& counted) const {
+  const HttpRequest& http = exchange->request();
   const ModelMetadata& meta = model->metadata();
   absl::StatusOr<json> parsed = ParseBoundedJson(http.body);
   if (!parsed.ok()) return V2Error(parsed.status());
@@ -595,7 +641,7 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
       wanted.push_back(name);
     }
   }
-  auto wants = [&](const char* name) {
+  auto wants = [wanted](const char* name) {
     return wanted.empty() ||
            std::find(wanted.begin(), wanted.end(), name) != wanted.end();
   };
@@ -610,41 +656,50 @@ HttpResponse HttpApi::V2Infer(const HttpRequest& http,
                                               : v1::GRAPH_DETAIL_POINTS);
     request.set_request_id(id.substr(0, kMaxRequestIdBytes));
   }
-  std::vector<v1::ClassifyResponse> responses(n);
-  absl::Status status =
-      RunAll(http, model, requests.data(), responses.data(), n, counted);
-  if (!status.ok()) return V2Error(status);
-
-  json outputs = json::array();
-  const int64_t classes = static_cast<int64_t>(meta.labels.size());
-  const int64_t k = meta.num_points;
-  const int64_t rows = n;
-  StackedAnswers stacked =
-      StackAnswers(responses.data(), n, static_cast<int>(classes));
-  if (wants("probabilities")) {
-    outputs.push_back(
-        V2Tensor("probabilities", {rows, classes}, std::move(stacked.probabilities)));
+  auto call = std::make_shared<Call>();
+  call->exchange = exchange;
+  call->requests = std::move(requests);
+  call->answer = [model, wants, id](const Call& call,
+                                    const absl::Status& status) {
+    if (!status.ok()) return V2Error(status);
+    const ModelMetadata& meta = model->metadata();
+    const int n = static_cast<int>(call.responses.size());
+    json outputs = json::array();
+    const int64_t classes = static_cast<int64_t>(meta.labels.size());
+    const int64_t k = meta.num_points;
+    const int64_t rows = n;
+    StackedAnswers stacked =
+        StackAnswers(call.responses.data(), n, static_cast<int>(classes));
+    if (wants("probabilities")) {
+      outputs.push_back(V2Tensor("probabilities", {rows, classes},
+                                 std::move(stacked.probabilities)));
+    }
+    if (meta.has_graph()) {
+      if (wants("points")) {
+        outputs.push_back(
+            V2Tensor("points", {rows, k, 2}, std::move(stacked.points)));
+      }
+      if (wants("point_scores")) {
+        outputs.push_back(V2Tensor("point_scores", {rows, k},
+                                   std::move(stacked.point_scores)));
+      }
+      if (wants("adjacency")) {
+        outputs.push_back(
+            V2Tensor("adjacency", {rows, k, k}, std::move(stacked.adjacency)));
+      }
+    }
+    const v1::ClassifyResponse& response = call.responses[0];
+    json answer = {{"model_name", model->name()},
+                   {"model_version", absl::StrCat(model->version())},
+                   {"parameters", {{"model_digest", response.model_digest()}}},
+                   {"outputs", outputs}};
+    if (!id.empty()) answer["id"] = id;
+    return Json(200, Dump(answer));
+  };
+  if (absl::Status submitted = Submit(call, model, counted); !submitted.ok()) {
+    return V2Error(submitted);
   }
-  if (meta.has_graph()) {
-    if (wants("points")) {
-      outputs.push_back(V2Tensor("points", {rows, k, 2}, std::move(stacked.points)));
-    }
-    if (wants("point_scores")) {
-      outputs.push_back(
-          V2Tensor("point_scores", {rows, k}, std::move(stacked.point_scores)));
-    }
-    if (wants("adjacency")) {
-      outputs.push_back(
-          V2Tensor("adjacency", {rows, k, k}, std::move(stacked.adjacency)));
-    }
-  }
-  const v1::ClassifyResponse& response = responses[0];
-  json answer = {{"model_name", model->name()},
-                 {"model_version", absl::StrCat(model->version())},
-                 {"parameters", {{"model_digest", response.model_digest()}}},
-                 {"outputs", outputs}};
-  if (!id.empty()) answer["id"] = id;
-  return Json(200, Dump(answer));
+  return std::nullopt;
 }
 
 }  // namespace gcnserve

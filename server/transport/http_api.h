@@ -32,12 +32,16 @@ namespace gcnserve {
 //   POST /v2/models/{name}[/versions/{v}]/infer    (KServe v2, one BYTES input)
 //
 // Errors are {"code": <gRPC code>, "message": "..."} ({"error": "..."} on
-// /v2, as the v2 protocol says) with grpc-gateway's HTTP status. A
-// Grpc-Timeout header ("500m", "2S") sets the request's deadline. Handle()
-// blocks until the answer is ready, which suits HttpServer's thread per
-// connection, and meanwhile watches the request's socket (ConnectionWatch):
-// a client that closes its connection cancels its call, which the batcher
-// drops unrun as CANCELLED (counted so, protocol "http"). Every answer is
+// /v2, as the v2 protocol says) with grpc-gateway's HTTP status; the
+// refusals a client may retry (UNAVAILABLE 503: a full queue, a drain;
+// RESOURCE_EXHAUSTED 429) carry Retry-After. A Grpc-Timeout header ("500m",
+// "2S") sets the request's deadline. Handle() never blocks: it answers the
+// routes that need no model at once, and submits a classification to the
+// pipeline, whose callback answers the exchange (the JSON is made on the
+// transport's thread, not the batch thread's); a client that closes its
+// connection meanwhile cancels it (Pipeline::Handle::Cancel), and the
+// batcher drops it unrun as CANCELLED (counted so, protocol "http"). Every
+// answer is
 // counted once in gcnserve_requests_total (protocol "http"): those that reach
 // the service by it, the rest here, under the model they name when it is
 // known ("" otherwise, so clients cannot grow the label set), with the gRPC
@@ -49,7 +53,9 @@ class HttpApi {
   HttpApi(Pipeline* pipeline, const ModelManager* models, Metrics* metrics,
           Clock* clock, std::function<bool()> draining);
 
-  HttpResponse Handle(const HttpRequest& request) const;
+  // Answers the exchange, now or from the pipeline's callback (an
+  // HttpServer::Handler).
+  void Handle(std::shared_ptr<HttpExchange> exchange) const;
 
   // The HTTP status grpc-gateway gives a gRPC code (400, 404, 429, 503,
   // 504, 500...).
@@ -66,26 +72,29 @@ class HttpApi {
     // ModelManager::MetricLabel; none for the routes outside the models.
     std::optional<std::string> model;
   };
-  HttpResponse Route(const HttpRequest& http, Counted& counted) const;
-  HttpResponse Classify(const HttpRequest& http, Counted& counted) const;
+  struct Call;
+  // The answer, or none when the request went to the pipeline, whose
+  // callback answers it.
+  std::optional<HttpResponse> Route(
+      const std::shared_ptr<HttpExchange>& exchange, Counted& counted) const;
+  std::optional<HttpResponse> Classify(
+      const std::shared_ptr<HttpExchange>& exchange, Counted& counted) const;
   HttpResponse Models() const;
-  HttpResponse V2(const HttpRequest& http, Counted& counted) const;
-  HttpResponse V2Model(const HttpRequest& http, const std::string& name,
-                       int64_t version, const std::string& action,
-                       Counted& counted) const;
-  HttpResponse V2Infer(const HttpRequest& http,
-                       const std::shared_ptr<ServedModel>& model,
-                       Counted& counted) const;
-  // Submits `request` as an HTTP call and waits for its answer.
-  absl::Status Run(const HttpRequest& http, const v1::ClassifyRequest& request,
-                   v1::ClassifyResponse* response, Counted& counted) const;
-  // Submits the `n` requests at once, to `model` (null: the one each names),
-  // and waits for every answer; the first error (naming its image when
-  // n > 1), or OK.
-  absl::Status RunAll(const HttpRequest& http,
+  std::optional<HttpResponse> V2(const std::shared_ptr<HttpExchange>& exchange,
+                                 Counted& counted) const;
+  std::optional<HttpResponse> V2Model(
+      const std::shared_ptr<HttpExchange>& exchange, const std::string& name,
+      int64_t version, const std::string& action, Counted& counted) const;
+  std::optional<HttpResponse> V2Infer(
+      const std::shared_ptr<HttpExchange>& exchange,
+      const std::shared_ptr<ServedModel>& model, Counted& counted) const;
+  // Submits the call's requests at once, to `model` (null: the one each
+  // names); once the last is answered, the exchange is answered with
+  // call->answer of the first error (naming its image when there are more
+  // than one), or OK. The client's leaving cancels them all. An error (a
+  // bad Grpc-Timeout) when nothing was submitted.
+  absl::Status Submit(std::shared_ptr<Call> call,
                       const std::shared_ptr<ServedModel>& model,
-                      const v1::ClassifyRequest* requests,
-                      v1::ClassifyResponse* responses, int n,
                       Counted& counted) const;
   // 200 while a model is ready and the server is not draining.
   bool Ready() const;

@@ -5,11 +5,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -26,6 +26,41 @@
 #include "server/transport/http_daemon.h"
 
 namespace gcnserve {
+
+// The exchanges of HttpServer's connections. Their state is guarded by the
+// hub's lock (the Hub and the Callbacks below work on it).
+struct ServerExchange final : HttpExchange {
+  enum class State {
+    kHandling,   // the handler runs; not suspended
+    kSuspended,  // waits for its answer, the connection suspended
+    kAnswered,   // answer or make is set; the connection resumed (or never
+                 // paused)
+    kSent,       // handed to libmicrohttpd; nothing more is sent
+  };
+
+  ServerExchange(std::shared_ptr<HttpServer::Hub> hub,
+                 MHD_Connection* connection, int socket, HttpRequest request)
+      : hub(std::move(hub)),
+        connection(connection),
+        socket(socket),
+        request_(std::move(request)) {}
+
+  const HttpRequest& request() const override { return request_; }
+  void Respond(HttpResponse response) override;
+  void RespondWith(std::function<HttpResponse()> make) override;
+  void OnClientGone(std::function<void()> on_gone) override;
+
+  const std::shared_ptr<HttpServer::Hub> hub;
+  MHD_Connection* const connection;  // valid until kSent
+  const int socket;                  // the connection's; -1 when unknown
+  const HttpRequest request_;
+  // Guarded by hub's lock.
+  State state = State::kHandling;
+  std::optional<HttpResponse> answer;
+  std::function<HttpResponse()> make;  // builds the answer, when not given
+  std::function<void()> on_gone;
+  uint64_t watch_id = 0;  // its key in the watcher while watched; 0: not
+};
 
 // The state every exchange shares with its server: one lock over all the
 // exchanges' states (each section under it is a few assignments), the
@@ -70,28 +105,32 @@ class HttpServer::Hub {
 
   // Suspends the exchange's connection until Resume; the caller is
   // libmicrohttpd's access handler for it.
-  void Suspend(HttpExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    MHD_suspend_connection(exchange.connection_);
-    exchange.state_ = HttpExchange::State::kSuspended;
+  void Suspend(ServerExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    MHD_suspend_connection(exchange.connection);
+    exchange.state = ServerExchange::State::kSuspended;
     suspended_.insert(&exchange);
-    if (exchange.on_gone_) Watch(exchange);
+    if (exchange.on_gone) Watch(exchange);
   }
 
   // Gives the suspended exchange `answer` and resumes its connection, whose
   // access handler then sends it.
-  void Resume(HttpExchange& exchange, HttpResponse answer)
+  void Resume(ServerExchange& exchange, HttpResponse answer)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    exchange.answer = std::move(answer);
+    Resume(exchange);
+  }
+  // The same with the answer (or make) set already.
+  void Resume(ServerExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     Unwatch(exchange);
     suspended_.erase(&exchange);
-    exchange.answer_ = std::move(answer);
-    exchange.state_ = HttpExchange::State::kAnswered;
-    MHD_resume_connection(exchange.connection_);
+    exchange.state = ServerExchange::State::kAnswered;
+    MHD_resume_connection(exchange.connection);
   }
 
   // Starts watching the suspended exchange's socket; its on_gone_ is set.
-  void Watch(HttpExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (stop_watcher_ || exchange.watch_id_ != 0 ||
-        exchange.request_.socket < 0) {
+  void Watch(ServerExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (stop_watcher_ || exchange.watch_id != 0 ||
+        exchange.socket < 0) {
       return;
     }
     const uint64_t id = next_watch_id_++;
@@ -100,21 +139,21 @@ class HttpServer::Hub {
     // EPOLLERR, which epoll always reports; readable bytes are not asked for.
     event.events = EPOLLRDHUP | EPOLLONESHOT;
     event.data.u64 = id;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, exchange.request_.socket, &event) !=
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, exchange.socket, &event) !=
         0) {
       return;  // cannot watch: the request runs to its end
     }
-    exchange.watch_id_ = id;
+    exchange.watch_id = id;
     watched_[id] = &exchange;
   }
 
-  void Unwatch(HttpExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (exchange.watch_id_ == 0) return;
+  void Unwatch(ServerExchange& exchange) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (exchange.watch_id == 0) return;
     // Before the connection resumes, so before libmicrohttpd can close the
     // socket and its number be reused.
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, exchange.request_.socket, nullptr);
-    watched_.erase(exchange.watch_id_);
-    exchange.watch_id_ = 0;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, exchange.socket, nullptr);
+    watched_.erase(exchange.watch_id);
+    exchange.watch_id = 0;
   }
 
   // Answers every suspended exchange 503 and turns later ones away: the
@@ -122,8 +161,8 @@ class HttpServer::Hub {
   void EndAll() {
     std::lock_guard<std::mutex> lock(mu);
     stopping = true;
-    std::set<HttpExchange*> suspended = suspended_;
-    for (HttpExchange* exchange : suspended) {
+    std::set<ServerExchange*> suspended = suspended_;
+    for (ServerExchange* exchange : suspended) {
       HttpResponse answer =
           HttpServer::Unavailable("the server is shutting down; retry later");
       answer.headers.emplace_back("Connection", "close");
@@ -149,10 +188,10 @@ class HttpServer::Hub {
           if (stop_watcher_) return;
           auto found = watched_.find(events[i].data.u64);
           if (found == watched_.end()) continue;  // answered meanwhile
-          HttpExchange& exchange = *found->second;
+          ServerExchange& exchange = *found->second;
           Unwatch(exchange);
-          on_gone = std::move(exchange.on_gone_);
-          exchange.on_gone_ = nullptr;
+          on_gone = std::move(exchange.on_gone);
+          exchange.on_gone = nullptr;
         }
         if (on_gone) on_gone();
       }
@@ -164,38 +203,43 @@ class HttpServer::Hub {
   std::thread watcher_;
   bool stop_watcher_ ABSL_GUARDED_BY(mu) = false;
   uint64_t next_watch_id_ ABSL_GUARDED_BY(mu) = 1;  // 0 is wake_fd_'s
-  std::set<HttpExchange*> suspended_ ABSL_GUARDED_BY(mu);
-  std::unordered_map<uint64_t, HttpExchange*> watched_ ABSL_GUARDED_BY(mu);
+  std::set<ServerExchange*> suspended_ ABSL_GUARDED_BY(mu);
+  std::unordered_map<uint64_t, ServerExchange*> watched_ ABSL_GUARDED_BY(mu);
 };
 
-HttpExchange::HttpExchange(std::shared_ptr<HttpServer::Hub> hub,
-                           MHD_Connection* connection, HttpRequest request)
-    : hub_(std::move(hub)),
-      connection_(connection),
-      request_(std::move(request)) {}
-
-void HttpExchange::Respond(HttpResponse response) {
-  std::lock_guard<std::mutex> lock(hub_->mu);
-  switch (state_) {
+void ServerExchange::Respond(HttpResponse response) {
+  std::lock_guard<std::mutex> lock(hub->mu);
+  switch (state) {
     case State::kHandling:  // the access handler sends it when it returns
-      answer_ = std::move(response);
-      state_ = State::kAnswered;
+      answer = std::move(response);
+      state = State::kAnswered;
       return;
     case State::kSuspended:
-      hub_->Resume(*this, std::move(response));
+      hub->Resume(*this, std::move(response));
       return;
     default:
       return;  // answered already, or nobody to send it to
   }
 }
 
-void HttpExchange::OnClientGone(std::function<void()> on_gone) {
-  std::lock_guard<std::mutex> lock(hub_->mu);
-  if (on_gone_ || (state_ != State::kHandling && state_ != State::kSuspended)) {
+void ServerExchange::RespondWith(std::function<HttpResponse()> make_answer) {
+  std::lock_guard<std::mutex> lock(hub->mu);
+  if (state != State::kHandling && state != State::kSuspended) return;
+  make = std::move(make_answer);
+  if (state == State::kSuspended) {
+    hub->Resume(*this);
+  } else {
+    state = State::kAnswered;
+  }
+}
+
+void ServerExchange::OnClientGone(std::function<void()> on_gone_now) {
+  std::lock_guard<std::mutex> lock(hub->mu);
+  if (on_gone || (state != State::kHandling && state != State::kSuspended)) {
     return;
   }
-  on_gone_ = std::move(on_gone);
-  if (state_ == State::kSuspended) hub_->Watch(*this);
+  on_gone = std::move(on_gone_now);
+  if (state == State::kSuspended) hub->Watch(*this);
 }
 
 namespace {
@@ -206,7 +250,8 @@ struct PendingRequest {
   bool discard = false;   // the body is dropped unread
   bool too_big = false;   // ... because it is over the limit
   bool answered = false;  // refused from its head, answered then
-  std::shared_ptr<HttpExchange> exchange;  // once handed to the handler
+  int socket = -1;        // the connection's; -1 when unknown
+  std::shared_ptr<ServerExchange> exchange;  // once handed to the handler
 };
 
 MHD_Result Queue(MHD_Connection* connection, const HttpResponse& answer) {
@@ -287,7 +332,7 @@ struct HttpServer::Callbacks {
     request.grpc_timeout = Header(connection, "Grpc-Timeout");
     if (const MHD_ConnectionInfo* info = MHD_get_connection_info(
             connection, MHD_CONNECTION_INFO_CONNECTION_FD)) {
-      request.socket = info->connect_fd;
+      pending.socket = info->connect_fd;
     }
     MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, &CollectQuery,
                               &request.query);
@@ -364,8 +409,8 @@ struct HttpServer::Callbacks {
       answer.headers.emplace_back("Connection", "close");
       return Refuse(server, connection, pending, answer);
     }
-    auto exchange = std::make_shared<HttpExchange>(server.hub_, connection,
-                                                   std::move(pending.request));
+    auto exchange = std::make_shared<ServerExchange>(
+        server.hub_, connection, pending.socket, std::move(pending.request));
     pending.exchange = exchange;
     // The edge: nothing a request does may end the process.
     try {
@@ -379,38 +424,52 @@ struct HttpServer::Callbacks {
       bool counted = false;
       {
         std::lock_guard<std::mutex> lock(server.hub_->mu);
-        counted = exchange->state_ == HttpExchange::State::kHandling;
+        counted = exchange->state == ServerExchange::State::kHandling;
       }
-      if (counted && server.options_.on_refused)
+      if (counted && server.options_.on_refused) {
         server.options_.on_refused(500);
+      }
       exchange->Respond(std::move(failed));
     }
     {
       std::lock_guard<std::mutex> lock(server.hub_->mu);
-      if (exchange->state_ == HttpExchange::State::kHandling) {
+      if (exchange->state == ServerExchange::State::kHandling) {
         if (!server.hub_->stopping) {
           server.hub_->Suspend(*exchange);
           return MHD_YES;
         }
-        exchange->answer_ =
+        exchange->answer =
             Unavailable("the server is shutting down; retry later");
-        exchange->answer_->headers.emplace_back("Connection", "close");
-        exchange->state_ = HttpExchange::State::kAnswered;
+        exchange->answer->headers.emplace_back("Connection", "close");
+        exchange->state = ServerExchange::State::kAnswered;
       }
     }
     return Send(server, connection, *exchange);
   }
 
-  // Sends the exchange's answer, which it has (kAnswered): from then on
-  // nobody else touches it.
+  // Sends the exchange's answer, which it has (kAnswered), building it first
+  // when it came as a RespondWith: from kSent on nobody else touches it.
   static MHD_Result Send(const HttpServer& server, MHD_Connection* connection,
-                         HttpExchange& exchange) {
+                         ServerExchange& exchange) {
     {
       std::lock_guard<std::mutex> lock(server.hub_->mu);
-      if (exchange.state_ != HttpExchange::State::kAnswered) return MHD_NO;
-      exchange.state_ = HttpExchange::State::kSent;
+      if (exchange.state != ServerExchange::State::kAnswered) return MHD_NO;
+      exchange.state = ServerExchange::State::kSent;
     }
-    return Queue(connection, *exchange.answer_);
+    if (!exchange.answer) {
+      try {
+        exchange.answer = exchange.make();
+      } catch (const std::exception& e) {
+        Log("HTTP ", EchoText(exchange.request().method), " ",
+            EchoText(exchange.request().path),
+            " failed: ", EchoText(e.what(), 256));
+        exchange.answer =
+            Refused(500, absl::StatusCode::kInternal,
+                    "the server failed to answer this request");
+        if (server.options_.on_refused) server.options_.on_refused(500);
+      }
+    }
+    return Queue(connection, *exchange.answer);
   }
 
   static MHD_Result OnRequest(void* cls, MHD_Connection* connection,
@@ -438,8 +497,21 @@ struct HttpServer::Callbacks {
   // The request has ended, answered or not (the connection may go on).
   static void OnCompleted(void* /*cls*/, MHD_Connection* /*connection*/,
                           void** state, MHD_RequestTerminationCode /*reason*/) {
-    delete static_cast<PendingRequest*>(*state);
+    auto* pending = static_cast<PendingRequest*>(*state);
     *state = nullptr;
+    if (pending != nullptr && pending->exchange) {
+      // What the handler left with the exchange may hold the exchange (its
+      // call does): let go of it, outside the lock.
+      ServerExchange& exchange = *pending->exchange;
+      std::function<void()> on_gone;
+      std::function<HttpResponse()> make;
+      {
+        std::lock_guard<std::mutex> lock(exchange.hub->mu);
+        on_gone.swap(exchange.on_gone);
+        make.swap(exchange.make);
+      }
+    }
+    delete pending;
   }
 };
 
@@ -511,35 +583,6 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   server->daemon_ = *started;
   server->port_ = HttpDaemonPort(server->daemon_);
   return server;
-}
-
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    const Options& options, BlockingHandler handler) {
-  // Every connection has at most one request waiting.
-  auto pool = std::make_shared<ThreadPool>(
-      kBlockingThreads,
-      static_cast<size_t>(std::max(options.max_connections, 1)));
-  return Start(options, [pool, handler = std::move(handler),
-                         on_refused = options.on_refused](
-                            std::shared_ptr<HttpExchange> exchange) {
-    auto run = [handler, on_refused, exchange] {
-      HttpResponse answer;
-      try {
-        answer = handler(exchange->request());
-      } catch (const std::exception& e) {
-        Log("HTTP ", EchoText(exchange->request().method), " ",
-            EchoText(exchange->request().path),
-            " failed: ", EchoText(e.what(), 256));
-        answer = Refused(500, absl::StatusCode::kInternal,
-                         "the server failed to answer this request");
-        if (on_refused) on_refused(500);
-      }
-      exchange->Respond(std::move(answer));
-    };
-    if (!pool->TrySubmit(run)) {
-      exchange->Respond(Unavailable("the HTTP port is busy; retry later"));
-    }
-  });
 }
 
 HttpServer::~HttpServer() {

@@ -5,20 +5,18 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "server/base/thread_pool.h"
 #include "server/transport/http_guard.h"
 
-struct MHD_Connection;
 struct MHD_Daemon;
 
 namespace gcnserve {
+
+struct ServerExchange;
 
 // One HTTP request, read whole.
 struct HttpRequest {
@@ -28,10 +26,6 @@ struct HttpRequest {
   std::string content_type;  // the Content-Type header, or empty
   std::string grpc_timeout;  // the Grpc-Timeout header, or empty
   std::string body;
-  // The connection's socket, for a handler that waits on its own thread to
-  // watch its client with (ConnectionWatch); -1 when unknown. Valid until
-  // the exchange is answered; the handler must not read, write or close it.
-  int socket = -1;
 };
 
 struct HttpResponse {
@@ -42,7 +36,34 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers{};
 };
 
-class HttpExchange;
+// One request of the HTTP port and the way to answer it: what a handler
+// gets, and holds (shared) for as long as it needs it. HttpServer makes one
+// for each request of its connections; tests and fuzzers make their own.
+// Thread-safe.
+class HttpExchange {
+ public:
+  virtual ~HttpExchange() = default;
+
+  virtual const HttpRequest& request() const = 0;
+
+  // Sends `response`; only the first answer counts. From any thread, before
+  // or after the handler returns; once the server has stopped, or the
+  // connection has ended, nothing is sent.
+  virtual void Respond(HttpResponse response) = 0;
+  // The same with an answer that `make` builds on the transport's own thread
+  // (an event loop's), as it sends it: a completion callback on a busy
+  // thread (the batch thread's) then only hands over. `make` must not
+  // block.
+  virtual void RespondWith(std::function<HttpResponse()> make) = 0;
+
+  // Calls `on_gone` once, on a thread of the transport's, if the client
+  // closes or resets its connection while the answer is pending (the TCP
+  // state: FIN, RST; a pipelined next request or a TLS close_notify is data,
+  // not a close; a client that half-closes after its request counts as
+  // gone). Never once the exchange is answered. It must not block; it may
+  // answer. The first call only counts.
+  virtual void OnClientGone(std::function<void()> on_gone) = 0;
+};
 
 // Transport of the HTTP port: reads each request whole (at most
 // max_body_bytes of body, else 413 without reading further; a target over
@@ -111,15 +132,6 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       const Options& options, Handler handler);
 
-  // A handler that blocks until its answer is ready, and watches
-  // HttpRequest::socket meanwhile (ConnectionWatch), run on
-  // kBlockingThreads threads of the server's own, the requests past them
-  // waiting their turn. For HttpApi until it answers from the pipeline's
-  // callback.
-  using BlockingHandler = std::function<HttpResponse(const HttpRequest&)>;
-  static constexpr int kBlockingThreads = 64;
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
-      const Options& options, BlockingHandler handler);
   // Answers every pending exchange 503 (UNAVAILABLE) and stops: the
   // handlers' later Respond calls do nothing.
   ~HttpServer();
@@ -141,7 +153,7 @@ class HttpServer {
   static HttpResponse Unavailable(const std::string& message);
 
  private:
-  friend class HttpExchange;
+  friend struct ServerExchange;  // the exchanges it makes (http_server.cc)
   // What every exchange shares with the server, and outlives it by: the
   // lock over the exchanges' state, the suspended connections, the watcher
   // of their sockets (http_server.cc).
@@ -159,50 +171,6 @@ class HttpServer {
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
   int threads_ = 0;
-};
-
-// One request of the HTTP port and the way to answer it, made by HttpServer
-// for its handler, which holds it (shared) for as long as it needs it: the
-// request lives as long as the exchange. Thread-safe.
-class HttpExchange {
- public:
-  const HttpRequest& request() const { return request_; }
-
-  // Sends `response`; only the first call counts. From any thread, before or
-  // after the handler returns; once the server has stopped, or the
-  // connection has ended, nothing is sent.
-  void Respond(HttpResponse response);
-
-  // Calls `on_gone` once, on the server's watcher thread, if the client
-  // closes or resets its connection while the answer is pending (the TCP
-  // state: FIN, RST; a pipelined next request or a TLS close_notify is data,
-  // not a close; a client that half-closes after its request counts as
-  // gone). Never once the exchange is answered. It must not block; it may
-  // call Respond. The first call only counts.
-  void OnClientGone(std::function<void()> on_gone);
-
-  // Made by the server for each request (http_server.cc).
-  HttpExchange(std::shared_ptr<HttpServer::Hub> hub, MHD_Connection* connection,
-               HttpRequest request);
-
- private:
-  friend class HttpServer::Hub;
-  friend struct HttpServer::Callbacks;
-  enum class State {
-    kHandling,   // the handler runs; not suspended
-    kSuspended,  // waits for its answer, the connection suspended
-    kAnswered,   // answer_ is set; the connection resumed (or never paused)
-    kSent,       // answer_ handed to libmicrohttpd; nothing more is sent
-  };
-
-  const std::shared_ptr<HttpServer::Hub> hub_;
-  MHD_Connection* const connection_;  // valid until kSent
-  const HttpRequest request_;
-  // Guarded by hub_'s lock.
-  State state_ = State::kHandling;
-  std::optional<HttpResponse> answer_;
-  std::function<void()> on_gone_;
-  uint64_t watch_id_ = 0;  // its key in the watcher while watched; 0: not
 };
 
 }  // namespace gcnserve

@@ -9,9 +9,11 @@
 //   method \0 path \0 query \0 content-type \0 grpc-timeout \0 body
 // where query is "name=value&..." (taken as already decoded, as the HTTP
 // daemon hands it over). tests/fuzz/make_http_seeds.py writes the seeds.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +26,7 @@
 #include "server/pipeline/pipeline.h"
 #include "server/transport/http_api.h"
 #include "server/transport/http_server.h"
+#include "tests/support/recorded_exchange.h"
 
 namespace gcnserve {
 namespace {
@@ -143,10 +146,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   request.content_type = std::string(f[3]);
   request.grpc_timeout = std::string(f[4]);
   request.body = std::string(f[5]);
-  HttpResponse answer = fixture->api->Handle(request);
-  // Every answer is an HTTP status a client can act on; a client's bytes
-  // never make a server error (500) on their own.
-  if (answer.status < 200 || answer.status > 599 || answer.status == 500) {
+  auto exchange = std::make_shared<RecordedExchange>(std::move(request));
+  fixture->api->Handle(exchange);
+  // Every request is answered (the fake runner is quick), with an HTTP
+  // status a client can act on; a client's bytes never make a server error
+  // (500) on their own.
+  std::optional<HttpResponse> answer = exchange->Wait(std::chrono::seconds(60));
+  if (!answer || answer->status < 200 || answer->status > 599 ||
+      answer->status == 500) {
     __builtin_trap();
   }
   return 0;

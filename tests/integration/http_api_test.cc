@@ -12,7 +12,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -25,6 +28,7 @@
 #include "server/models/file_digest.h"
 #include "server/transport/http_api.h"
 #include "tests/support/http_fetch.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/running_server.h"
 
@@ -312,6 +316,16 @@ TEST_F(HttpApiTest, FullQueueIsServiceUnavailable) {
   ASSERT_EQ(metrics->queue_depth->Value(), 2);
   ExpectError(Post("/v1/classify", Png(100)), 503,
               absl::StatusCode::kUnavailable, "queue is full");
+  // It says when to retry, and the connection stays open.
+  RawHttpConnection connection(running_->server().http_port());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(connection.Send(RawHttpRequest("POST", "/v1/classify", Png(100),
+                                               "Content-Type: image/png\r\n")));
+    std::optional<RawHttpResponse> answer = connection.Read();
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 503);
+    EXPECT_EQ(answer->header("retry-after"), "1");
+  }
   running_->server().Shutdown();  // drains: the queued two are answered
   std::lock_guard<std::mutex> lock(mu);
   ASSERT_EQ(done.size(), 2u);
@@ -716,6 +730,123 @@ TEST(HttpApiTlsTest, BothPortsRefuseTlsOlderThan12) {
     EXPECT_FALSE(Handshakes(port, TLS1_1_VERSION)) << port;
     EXPECT_FALSE(Handshakes(port, TLS1_VERSION)) << port;
   }
+}
+
+// What a load of keep-alive connections got.
+struct LoadResult {
+  std::map<int, int> statuses;  // HTTP status: answers
+  int without_retry_after = 0;  // 503s that did not say when to retry
+  int ended = 0;                // connections closed or reset before their end
+  int unanswered = 0;           // requests without an answer in the time
+};
+
+// Opens `connections` keep-alive connections to 127.0.0.1:`port` from one
+// address at once, and sends `request` `rounds` times on each, the next when
+// the last is answered, as a proxy's pool does; one thread polls them all.
+LoadResult Load(int port, int connections, int rounds, const std::string& request) {
+  struct Connection {
+    int fd = -1;
+    size_t sent = 0;  // bytes of the current request
+    int answered = 0;
+    bool done = false;
+    std::string in;
+  };
+  std::vector<Connection> pool(connections);
+  LoadResult result;
+  for (Connection& c : pool) {
+    c.fd = ConnectLoopback(port);
+    if (c.fd < 0) {
+      ++result.ended;
+      c.done = true;
+    }
+  }
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  int open = connections - result.ended;
+  std::vector<pollfd> fds;
+  std::vector<Connection*> of;
+  while (open > 0 && std::chrono::steady_clock::now() < give_up) {
+    fds.clear();
+    of.clear();
+    for (Connection& c : pool) {
+      if (c.done) continue;
+      fds.push_back({c.fd,
+                     static_cast<short>(c.sent < request.size() ? POLLOUT : POLLIN), 0});
+      of.push_back(&c);
+    }
+    if (poll(fds.data(), fds.size(), 1000) <= 0) continue;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      Connection& c = *of[i];
+      if (fds[i].revents == 0) continue;
+      auto end = [&](bool ended) {
+        if (ended) ++result.ended;
+        close(c.fd);
+        c.done = true;
+        --open;
+      };
+      if (c.sent < request.size()) {
+        ssize_t n = send(c.fd, request.data() + c.sent, request.size() - c.sent,
+                         MSG_NOSIGNAL);
+        if (n > 0) c.sent += static_cast<size_t>(n);
+        if (n < 0 && errno != EAGAIN) end(true);
+        continue;
+      }
+      char chunk[16384];
+      ssize_t n = recv(c.fd, chunk, sizeof chunk, 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        end(true);
+        continue;
+      }
+      if (n > 0) c.in.append(chunk, static_cast<size_t>(n));
+      while (auto response = TakeHttpResponse(c.in)) {
+        ++result.statuses[response->status];
+        if (response->status == 503 && response->header("retry-after").empty()) {
+          ++result.without_retry_after;
+        }
+        if (++c.answered == rounds) {
+          end(false);
+          break;
+        }
+        c.sent = 0;
+      }
+    }
+  }
+  for (Connection& c : pool) {
+    if (c.done) continue;
+    result.unanswered += rounds - c.answered;
+    close(c.fd);
+  }
+  return result;
+}
+
+// A proxy's load (issue 24): every client's requests come from the proxy's
+// one address, over as many keep-alive connections as requests in flight.
+// 1,000 at once: every request gets an HTTP status, 200 or (the queue full)
+// 503 with Retry-After, and no connection is closed or reset; 512 at once
+// all get 200 (the queue holds them).
+TEST_F(HttpApiTest, AThousandKeepAliveConnectionsFromOneAddressAreAllAnswered) {
+  if (!AllowOpenFiles(4096)) GTEST_SKIP() << "cannot open 2,000 sockets here";
+  Start();
+  const std::string request = RawHttpRequest(
+      "POST", "/v1/classify", Png(100), "Content-Type: image/png\r\n");
+  const int port = running_->server().http_port();
+
+  LoadResult thousand = Load(port, 1000, 3, request);
+  EXPECT_EQ(thousand.ended, 0);
+  EXPECT_EQ(thousand.unanswered, 0);
+  EXPECT_EQ(thousand.without_retry_after, 0);
+  int answered = 0;
+  for (const auto& [status, count] : thousand.statuses) {
+    EXPECT_TRUE(status == 200 || status == 503) << count << " answered " << status;
+    answered += count;
+  }
+  EXPECT_EQ(answered, 3000);
+  EXPECT_GT(thousand.statuses[200], 0);
+
+  LoadResult half = Load(port, 512, 2, request);
+  EXPECT_EQ(half.ended, 0);
+  EXPECT_EQ(half.unanswered, 0);
+  EXPECT_EQ(half.statuses, (std::map<int, int>{{200, 1024}}));
+  RecordProperty("thousand_503", thousand.statuses[503]);
 }
 
 }  // namespace

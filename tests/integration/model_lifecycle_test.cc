@@ -405,9 +405,9 @@ TEST_F(ModelLifecycleTest, VersionPolicyServesTheListedVersions) {
   request.set_version(2);
   EXPECT_EQ(client_->Classify(request, &response).error_code(),
             grpc::StatusCode::NOT_FOUND);
-  // Two served versions, two queues of the default 256.
+  // Two served versions, two queues of the default 512.
   Metrics::Model* metrics = server_->metrics().ForModel("model3");
-  EXPECT_EQ(metrics->queue_capacity->Value(), 2 * 256);
+  EXPECT_EQ(metrics->queue_capacity->Value(), 2 * 512);
   EXPECT_EQ(metrics->queue_depth->Value(), 0);
 }
 

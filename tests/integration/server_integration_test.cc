@@ -477,7 +477,7 @@ TEST_F(ServerTest, MetricsEndpointShowsTraffic) {
         "gcnserve_batch_size_count{model=\"model3\"} 1",
         "gcnserve_request_duration_seconds_count{model=\"model3\"} 1",
         "gcnserve_queue_depth{model=\"model3\"} 0",
-        "gcnserve_queue_capacity{model=\"model3\"} 256",
+        "gcnserve_queue_capacity{model=\"model3\"} 512",
         "gcnserve_model_ready{model=\"model3\",version=\"1\"} 1",
         "gcnserve_inflight_requests 0", "gcnserve_build_info{"}) {
     EXPECT_THAT(page, HasSubstr(line));

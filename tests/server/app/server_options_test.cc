@@ -86,7 +86,7 @@ TEST(ServerOptionsTest, AParseLeavesNothingBehindForTheNext) {
   EXPECT_EQ((*set)->max_queue_size, 7);
   auto again = Parse({});
   ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_EQ((*again)->max_queue_size, 256);
+  EXPECT_EQ((*again)->max_queue_size, 512);
   EXPECT_EQ((*again)->device, "cpu");
   EXPECT_EQ((*again)->http_address, "0.0.0.0:8000");
 }

@@ -7,6 +7,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -233,6 +234,25 @@ TEST(HttpServerTest, AHandlerIsToldWhenItsClientLeaves) {
   EXPECT_EQ(gone, 1);
 }
 
+TEST(HttpServerTest, AClientThatHalfClosesAfterItsRequestCountsAsGone) {
+  std::atomic<int> gone{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  auto server = Start([&](std::shared_ptr<HttpExchange> exchange) {
+    exchange->OnClientGone([&, exchange] {
+      ++gone;
+      cv.notify_all();
+      exchange->Respond({499, "text/plain", "", {}});
+    });
+  });
+  ASSERT_NE(server, nullptr);
+  RawHttpConnection client(server->port());
+  ASSERT_TRUE(client.Send(RawHttpRequest("GET", "/")));
+  shutdown(client.fd(), SHUT_WR);  // sends FIN, still reads
+  std::unique_lock<std::mutex> lock(mu);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return gone > 0; }));
+}
+
 TEST(HttpServerTest, APipelinedRequestIsNotALeavingClient) {
   // The second request waits in the socket while the first is pending: that
   // is data, not a close, so the first is not told its client left.
@@ -379,30 +399,26 @@ TEST(HttpServerTest, StoppingAnswersWhatIsPendingAndLaterAnswersAreDropped) {
   EXPECT_EQ(exchange->request().path, "/pending");
 }
 
-TEST(HttpServerTest, TheBlockingAdapterRunsTheHandlerOffTheEventLoop) {
-  HttpServer::Options options = LoopbackOptions();
-  options.threads = 1;
-  std::mutex mu;
-  std::condition_variable cv;
-  int started = 0;
-  auto server = HttpServer::Start(
-      options, HttpServer::BlockingHandler([&](const HttpRequest&) {
-        // Both wait until both have started: run on the event loop, the
-        // second would never start.
-        std::unique_lock<std::mutex> lock(mu);
-        ++started;
-        cv.notify_all();
-        bool both = cv.wait_for(lock, std::chrono::seconds(60),
-                                [&] { return started >= 2; });
-        return HttpResponse{both ? 200 : 500, "text/plain", "", {}};
-      }));
-  ASSERT_TRUE(server.ok()) << server.status();
-  HttpAnswer first;
-  std::thread other([&] { first = Post((*server)->port(), "/", "1"); });
-  HttpAnswer second = Post((*server)->port(), "/", "2");
-  other.join();
-  EXPECT_EQ(first.status, 200);
-  EXPECT_EQ(second.status, 200);
+TEST(HttpServerTest, AnAnswerToMakeIsMadeOffTheCallersThread) {
+  Held held;
+  auto server = Start(held.Handler());
+  ASSERT_NE(server, nullptr);
+  RawHttpConnection connection(server->port());
+  ASSERT_TRUE(connection.Send(RawHttpRequest("GET", "/made")));
+  ASSERT_TRUE(held.WaitFor(1));
+  std::shared_ptr<HttpExchange> exchange = held.Take()[0];
+  std::atomic<bool> made_here{false};
+  const std::thread::id caller = std::this_thread::get_id();
+  exchange->RespondWith([&, exchange] {
+    made_here = std::this_thread::get_id() == caller;
+    return HttpResponse{200, "text/plain", exchange->request().path, {}};
+  });
+  exchange->Respond({500, "text/plain", "only the first answer counts", {}});
+  std::optional<RawHttpResponse> answer = connection.Read();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "/made");
+  EXPECT_FALSE(made_here.load());
 }
 
 TEST(HttpServerTest, LimitsAndAddressesThatCannotServeAreErrorsNamingTheFlag) {
