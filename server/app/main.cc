@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,22 @@ int main(int argc, char** argv) {
     return 0;
   }
   gcnserve::Log("memory allocator: ", gcnserve::AllocatorDescription());
+  // Every HTTP connection holds a descriptor, and the soft limit is often
+  // 1024 (systemd's default) where the hard one is far higher: take the
+  // hard one, as a server that means to hold a proxy's connections must.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  const rlim_t wanted =
+      static_cast<rlim_t>((*options)->http_max_connections) + 256 + 256;
+  if (!(*options)->http_address.empty() && getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur < wanted) {
+    gcnserve::Log("open files are limited to ", files.rlim_cur, " (ulimit -n), "
+                  "fewer than --http-max-connections needs (", wanted,
+                  "): the HTTP port holds no more connections than that");
+  }
   auto server = gcnserve::Server::Create(**options);
   if (!server.ok()) {
     gcnserve::Log("gcnserve: cannot start: ", server.status().message());
