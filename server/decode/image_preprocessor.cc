@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/base/log.h"
+#include "server/decode/area_shrink.h"
 #include "server/decode/jpeg_decoder.h"
 #include "server/decode/png_decoder.h"
 #include "server/decode/webp_decoder.h"
@@ -368,6 +369,15 @@ ImagePreprocessor::ImagePreprocessor(const InputSpec& input, int64_t max_pixels,
     : input_(input),
       max_pixels_(max_pixels),
       max_decode_bytes_(max_decode_bytes) {
+  // Python's float32 arithmetic, step for step: v / 255, then minus the
+  // mean, over the std.
+  normalized_.resize(static_cast<size_t>(input_.channels) * 256);
+  for (int c = 0; c < input_.channels; ++c) {
+    for (int v = 0; v < 256; ++v) {
+      const float x = static_cast<float>(v) / 255.0f;
+      normalized_[c * 256 + v] = (x - input_.mean[c]) / input_.std[c];
+    }
+  }
   // OpenCV logs a warning per image it cannot read; the status says it all.
   static std::once_flag quiet;
   std::call_once(quiet, [] {
@@ -427,7 +437,8 @@ absl::StatusOr<DecodePlan> ImagePreprocessor::Plan(Bytes encoded) const {
 }
 
 // Step 1 of Process: the decoded image at plan.scale, gray (1 channel) or
-// OpenCV's BGR order (3 or 4), 8 or 16 bits.
+// colour (3 or 4), 8 or 16 bits. Colour is in RGB order for a JPEG
+// (DecodeJpeg's JCS_EXT_RGB) and OpenCV's BGR order for the rest.
 static absl::StatusOr<cv::Mat> DecodeAtScale(Bytes encoded,
                                              const DecodePlan& plan,
                                              bool gray) {
@@ -493,6 +504,8 @@ absl::StatusOr<PreprocessedImage> ImagePreprocessor::Process(
     if (image.channels() == 2) {  // gray and alpha: keep the gray
       cv::extractChannel(image, image, 0);
     }
+    // A JPEG's colour is decoded in RGB order already; the rest give BGR.
+    const bool rgb_order = plan.header.format == "JPEG";
     switch (image.channels()) {
       case 1:
         if (input_.channels == 3) cv::cvtColor(image, image, cv::COLOR_GRAY2RGB);
@@ -500,20 +513,18 @@ absl::StatusOr<PreprocessedImage> ImagePreprocessor::Process(
       case 3:
       case 4:
         if (image.channels() == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
-        cv::cvtColor(image, image,
-                     input_.channels == 1 ? cv::COLOR_BGR2GRAY : cv::COLOR_BGR2RGB);
+        if (input_.channels == 1) {
+          cv::cvtColor(image, image,
+                       rgb_order ? cv::COLOR_RGB2GRAY : cv::COLOR_BGR2GRAY);
+        } else if (!rgb_order) {
+          cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
+        }
         break;
       default:
         return absl::InvalidArgumentError(absl::StrCat(
             "unsupported number of channels: ", image.channels(),
             " (1 to 4 are allowed)"));
     }
-    if (image.cols != input_.width || image.rows != input_.height) {
-      bool shrinking = image.cols >= input_.width && image.rows >= input_.height;
-      cv::resize(image, image, cv::Size(input_.width, input_.height), 0, 0,
-                 shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
-    }
-    image.convertTo(image, CV_32F, 1.0 / 255.0);
   } catch (const cv::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("could not convert the image: ", e.what()));
@@ -525,13 +536,34 @@ absl::StatusOr<PreprocessedImage> ImagePreprocessor::Process(
   const int plane = input_.width * input_.height;
   const int channels = input_.channels;
   out.chw.resize(static_cast<size_t>(plane) * channels);
+  if (image.cols != input_.width || image.rows != input_.height) {
+    const bool shrinking =
+        image.cols >= input_.width && image.rows >= input_.height;
+    // A photo: shrunk, normalized and laid out in planes in one pass.
+    if (shrinking && AreaShrinkIntoPlanes(image, input_.width, input_.height,
+                                          normalized_.data(), out.chw.data())) {
+      return out;
+    }
+    try {
+      cv::resize(image, image, cv::Size(input_.width, input_.height), 0, 0,
+                 shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+    } catch (const cv::Exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("could not resize the image: ", e.what()));
+    }
+  }
+  // Steps 6 and 7 in one pass over the 8-bit image: each sample through its
+  // channel's table (normalized_) into its plane.
   for (int y = 0; y < input_.height; ++y) {
-    const float* row = image.ptr<float>(y);
-    for (int x = 0; x < input_.width; ++x) {
+    const uchar* row = image.ptr<uchar>(y);
+    float* to = out.chw.data() + static_cast<size_t>(y) * input_.width;
+    if (channels == 1) {
+      for (int x = 0; x < input_.width; ++x) to[x] = normalized_[row[x]];
+      continue;
+    }
+    for (int x = 0; x < input_.width; ++x, row += channels) {
       for (int c = 0; c < channels; ++c) {
-        float v = row[x * channels + c];
-        out.chw[c * plane + y * input_.width + x] =
-            (v - input_.mean[c]) / input_.std[c];
+        to[c * plane + x] = normalized_[c * 256 + row[c]];
       }
     }
   }

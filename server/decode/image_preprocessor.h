@@ -69,7 +69,8 @@ struct DecodePlan {
 // model/gcnserve_model/preprocess.py does (a parity test holds them to it):
 // 1. Decode at the scale ChooseDecodeScale picks, straight into the model's
 //    colour where the decoder can: a JPEG with libjpeg-turbo into gray
-//    (JCS_GRAYSCALE: its luma, no chroma built) or RGB, pixel for pixel what
+//    (JCS_GRAYSCALE: its luma, no chroma built) or RGB (JCS_EXT_RGB: the
+//    model's order, no swap after), pixel for pixel what
 //    OpenCV's IMREAD_REDUCED_{GRAYSCALE,COLOR}_N | IMREAD_IGNORE_ORIENTATION
 //    gives; a WebP with libwebp, rescaled while decoding, into BGR; a PNG
 //    with libpng, keeping depth and channels as OpenCV's IMREAD_UNCHANGED
@@ -77,8 +78,9 @@ struct DecodePlan {
 //    OpenCV, keeping depth and channels.
 // 2. 16-bit to 8-bit by /257; drop alpha; convert to the model's colour.
 // 3. Resize to the input size with INTER_AREA when neither side grows and
-//    INTER_LINEAR otherwise; scale to [0, 1]; subtract the mean and divide by
-//    the std per channel.
+//    INTER_LINEAR otherwise, on the 8-bit image; then, in one pass into the
+//    planes, scale to [0, 1], subtract the mean and divide by the std per
+//    channel (a table of the 256 values per channel, float32 as in Python).
 //
 // Strict: data that ends before the pixels do (a truncated JPEG, PNG, WebP,
 // BMP or PNM, or a header that claims more than the data holds) is refused
@@ -94,6 +96,7 @@ struct DecodePlan {
 // Stateless after construction, so thread-safe.
 class ImagePreprocessor {
  public:
+  // `input` as ModelMetadata::Parse checks it: one mean and std per channel.
   ImagePreprocessor(
       const InputSpec& input, int64_t max_pixels,
       int64_t max_decode_bytes = std::numeric_limits<int64_t>::max());
@@ -118,6 +121,9 @@ class ImagePreprocessor {
   const InputSpec input_;
   const int64_t max_pixels_;
   const int64_t max_decode_bytes_;
+  // input_.channels x 256: what each 8-bit sample v of channel c becomes,
+  // (v / 255 - mean[c]) / std[c] in float32 as preprocess.py computes it.
+  std::vector<float> normalized_;
 };
 
 }  // namespace gcnserve

@@ -55,15 +55,16 @@ void OnMessage(j_common_ptr cinfo, int level) {
   if (err.warn && *err.warn) (*err.warn)(err.message);
 }
 
-// OpenCV 4.6's icvCvt_CMYK2BGR_8u_C4C3R and icvCvt_CMYK2Gray_8u_C4C1R
-// (modules/imgcodecs/src/utils.cpp), which its JpegDecoder applies to
-// libjpeg's JCS_CMYK rows, Adobe's inverted CMYK included as it comes.
-void CmykToBgr(const JSAMPLE* cmyk, int width, uchar* bgr) {
-  for (int i = 0; i < width; ++i, cmyk += 4, bgr += 3) {
+// The arithmetic of OpenCV 4.6's icvCvt_CMYK2BGR_8u_C4C3R and
+// icvCvt_CMYK2Gray_8u_C4C1R (modules/imgcodecs/src/utils.cpp), which its
+// JpegDecoder applies to libjpeg's JCS_CMYK rows, Adobe's inverted CMYK
+// included as it comes; written in RGB order here.
+void CmykToRgb(const JSAMPLE* cmyk, int width, uchar* rgb) {
+  for (int i = 0; i < width; ++i, cmyk += 4, rgb += 3) {
     const int k = cmyk[3];
-    bgr[2] = static_cast<uchar>(k - ((255 - cmyk[0]) * k >> 8));
-    bgr[1] = static_cast<uchar>(k - ((255 - cmyk[1]) * k >> 8));
-    bgr[0] = static_cast<uchar>(k - ((255 - cmyk[2]) * k >> 8));
+    rgb[0] = static_cast<uchar>(k - ((255 - cmyk[0]) * k >> 8));
+    rgb[1] = static_cast<uchar>(k - ((255 - cmyk[1]) * k >> 8));
+    rgb[2] = static_cast<uchar>(k - ((255 - cmyk[2]) * k >> 8));
   }
 }
 
@@ -96,7 +97,14 @@ bool Decode(jpeg_decompress_struct* cinfo, ErrorManager* err,
   const bool cmyk = cinfo->num_components == 4;
   cinfo->scale_num = 1;
   cinfo->scale_denom = static_cast<unsigned int>(denominator);
-  cinfo->out_color_space = cmyk ? JCS_CMYK : gray ? JCS_GRAYSCALE : JCS_EXT_BGR;
+  // libjpeg's defaults otherwise, as OpenCV has them (the tests hold the
+  // pixels equal): the slow integer IDCT (JDCT_IFAST would change pixels,
+  // and only the full-size 8x8 IDCT has it: at 1/4 and 1/8 every IDCT is a
+  // scaled one) and fancy upsampling (idle at 1/2 to 1/8 of a 4:2:0 file,
+  // the usual sampling, whose chroma libjpeg-turbo scales up in its IDCT
+  // instead). JCS_EXT_RGB: the model's order, where OpenCV asks for
+  // JCS_EXT_BGR; the same samples.
+  cinfo->out_color_space = cmyk ? JCS_CMYK : gray ? JCS_GRAYSCALE : JCS_EXT_RGB;
   err->phase = ErrorManager::kScans;
   jpeg_start_decompress(cinfo);
   const int width = static_cast<int>(cinfo->output_width);
@@ -123,7 +131,7 @@ bool Decode(jpeg_decompress_struct* cinfo, ErrorManager* err,
       if (gray) {
         CmykToGray(cmyk_rows[i], width, row);
       } else {
-        CmykToBgr(cmyk_rows[i], width, row);
+        CmykToRgb(cmyk_rows[i], width, row);
       }
     }
   }

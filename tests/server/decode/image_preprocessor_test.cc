@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "server/decode/area_shrink.h"
 #include "tests/support/cmyk_jpeg.h"
 #include "tests/support/png_chunks.h"
 
@@ -633,6 +634,154 @@ TEST(ImagePreprocessorTest, BytesAfterTheEndStillPass) {
     auto padded = preprocessor.Process(bytes + std::string(100, 'x'));
     ASSERT_TRUE(padded.ok()) << ext << ": " << padded.status();
     EXPECT_EQ(padded->chw, clean->chw) << ext;
+  }
+}
+
+// --- AreaShrinkIntoPlanes (area_shrink.h): the photos' resize ---
+
+// A table that gives back the sample and its channel: 1000 c + v.
+std::vector<float> Identity(int channels) {
+  std::vector<float> table(static_cast<size_t>(channels) * 256);
+  for (int c = 0; c < channels; ++c) {
+    for (int v = 0; v < 256; ++v) table[c * 256 + v] = 1000.0f * c + v;
+  }
+  return table;
+}
+
+// AreaShrinkIntoPlanes gives cv::resize's INTER_AREA samples, every one, in
+// planes through the table.
+void ExpectOpenCvsSamples(const cv::Mat& src, int width, int height) {
+  SCOPED_TRACE(::testing::Message() << src.cols << "x" << src.rows << "x"
+                                    << src.channels() << " to " << width << "x"
+                                    << height);
+  const int channels = src.channels();
+  const std::vector<float> table = Identity(channels);
+  std::vector<float> planes(static_cast<size_t>(width) * height * channels, -1);
+  ASSERT_TRUE(AreaShrinkIntoPlanes(src, width, height, table.data(), planes.data()));
+  cv::Mat theirs;
+  cv::resize(src, theirs, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+  int differences = 0;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int c = 0; c < channels; ++c) {
+        const float expected =
+            1000.0f * c + theirs.ptr<uchar>(y)[x * channels + c];
+        const float ours = planes[(static_cast<size_t>(c) * height + y) * width + x];
+        if (ours != expected && ++differences <= 5) {
+          ADD_FAILURE() << "at " << x << "," << y << " channel " << c << ": "
+                        << ours << " against OpenCV's " << expected;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(differences, 0);
+}
+
+cv::Mat Noise(int width, int height, int channels, std::mt19937* random) {
+  cv::Mat image(height, width, CV_8UC(channels));
+  std::uniform_int_distribution<int> sample(0, 255);
+  for (int y = 0; y < height; ++y) {
+    uchar* row = image.ptr<uchar>(y);
+    for (int i = 0; i < width * channels; ++i) row[i] = static_cast<uchar>(sample(*random));
+  }
+  return image;
+}
+
+// The photos' own cases: 224x224 from 1920x1080 at 1/4 and 4032x3024 at
+// 1/8, 64x64 from both at 1/8, and others of the decode scales.
+TEST(AreaShrinkTest, DecodedPhotosGiveOpenCvsSamples) {
+  std::mt19937 random(1);
+  struct Case { int from_w, from_h, to_w, to_h; };
+  for (const Case& c : {Case{480, 270, 224, 224}, Case{504, 378, 224, 224},
+                        Case{240, 135, 64, 64}, Case{504, 378, 64, 64},
+                        Case{501, 389, 224, 224}, Case{251, 195, 32, 32},
+                        Case{224, 300, 224, 224}, Case{300, 224, 224, 224}}) {
+    for (int channels : {1, 3}) {
+      ExpectOpenCvsSamples(Noise(c.from_w, c.from_h, channels, &random), c.to_w,
+                           c.to_h);
+    }
+  }
+}
+
+// Every ratio from just over 1 to over 8 on each side, noise and flat
+// regions (where sums land on .5 and on 255 exactly).
+TEST(AreaShrinkTest, AnyShrinkGivesOpenCvsSamples) {
+  std::mt19937 random(2);
+  std::uniform_int_distribution<int> side(1, 40);
+  for (int i = 0; i < 300; ++i) {
+    const int to_w = side(random), to_h = side(random);
+    std::uniform_int_distribution<int> times(to_w, to_w * 9), times_h(to_h, to_h * 9);
+    const int from_w = times(random), from_h = times_h(random);
+    const int channels = i % 2 ? 3 : 1;
+    cv::Mat src = Noise(from_w, from_h, channels, &random);
+    if (i % 3 == 0) src.setTo(cv::Scalar::all(i % 2 ? 255 : 127));
+    const double sx = static_cast<double>(from_w) / to_w;
+    const double sy = static_cast<double>(from_h) / to_h;
+    const bool whole = sx == static_cast<int>(sx) && sy == static_cast<int>(sy);
+    if (whole || (from_w == to_w && from_h == to_h)) continue;
+    ExpectOpenCvsSamples(src, to_w, to_h);
+  }
+}
+
+// Where OpenCV takes its integer-area path, or would enlarge, it is left
+// to OpenCV.
+TEST(AreaShrinkTest, OtherCasesAreLeftToOpenCv) {
+  std::mt19937 random(3);
+  const std::vector<float> table = Identity(3);
+  std::vector<float> planes(224 * 224 * 3);
+  EXPECT_FALSE(AreaShrinkIntoPlanes(Noise(448, 672, 3, &random), 224, 224,
+                                    table.data(), planes.data()));
+  EXPECT_FALSE(AreaShrinkIntoPlanes(Noise(224, 224, 3, &random), 224, 224,
+                                    table.data(), planes.data()));
+  EXPECT_FALSE(AreaShrinkIntoPlanes(Noise(200, 300, 3, &random), 224, 224,
+                                    table.data(), planes.data()));
+  EXPECT_FALSE(AreaShrinkIntoPlanes(Noise(300, 300, 4, &random), 224, 224,
+                                    table.data(), planes.data()));
+}
+
+// The colour path end to end: a photo for a 224x224 RGB model is exactly
+// (every float equal) what preprocess.py computes with OpenCV: decoded at
+// 1/4 or 1/2 by cv::imdecode, BGR2RGB, INTER_AREA, v / 255, minus the mean,
+// over the std, in float32; and a gray model's likewise.
+TEST(ImagePreprocessorTest, PhotosGivePythonsTensorExactly) {
+  cv::Mat photo(1080, 1920, CV_8UC3);
+  cv::randu(photo, 0, 255);
+  cv::GaussianBlur(photo, photo, {0, 0}, 3);
+  InputSpec rgb = GraySpec();
+  rgb.height = rgb.width = 224;
+  rgb.channels = 3;
+  rgb.color = "rgb";
+  rgb.mean = {0.485f, 0.456f, 0.406f};
+  rgb.std = {0.229f, 0.224f, 0.225f};
+  struct Case { int width, height, flags; InputSpec spec; };
+  for (const Case& c :
+       {Case{1920, 1080, cv::IMREAD_REDUCED_COLOR_4, rgb},
+        Case{1001, 777, cv::IMREAD_REDUCED_COLOR_2, rgb},
+        Case{1920, 1080, cv::IMREAD_REDUCED_GRAYSCALE_8, GraySpec64()}}) {
+    SCOPED_TRACE(::testing::Message() << c.width << "x" << c.height << " for "
+                                      << c.spec.channels << " channel(s)");
+    cv::Mat scaled;
+    cv::resize(photo, scaled, {c.width, c.height}, 0, 0, cv::INTER_AREA);
+    std::string bytes = Encode(scaled, ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+    ImagePreprocessor preprocessor(c.spec, 50'000'000);
+    absl::StatusOr<PreprocessedImage> ours = preprocessor.Process(bytes);
+    ASSERT_TRUE(ours.ok()) << ours.status();
+    cv::Mat image = cv::imdecode(
+        cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()),
+        c.flags | cv::IMREAD_IGNORE_ORIENTATION);
+    if (c.spec.channels == 3) cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
+    cv::resize(image, image, {c.spec.width, c.spec.height}, 0, 0, cv::INTER_AREA);
+    const int plane = c.spec.width * c.spec.height;
+    ASSERT_EQ(ours->chw.size(), static_cast<size_t>(plane) * c.spec.channels);
+    int differences = 0;
+    for (int i = 0; i < plane; ++i) {
+      for (int ch = 0; ch < c.spec.channels; ++ch) {
+        const float x = static_cast<float>(image.data[i * c.spec.channels + ch]) / 255.0f;
+        const float expected = (x - c.spec.mean[ch]) / c.spec.std[ch];
+        differences += ours->chw[ch * plane + i] != expected;
+      }
+    }
+    EXPECT_EQ(differences, 0);
   }
 }
 

@@ -44,7 +44,8 @@ std::string Jpeg(const cv::Mat& image, bool progressive = false) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-// What OpenCV (and so model/'s Python reference) decodes.
+// What OpenCV (and so model/'s Python reference) decodes, colour in RGB
+// order as DecodeJpeg gives it (OpenCV's BGR, swapped).
 cv::Mat OpenCvDecode(const std::string& bytes, int denominator, bool gray) {
   int flags = 0;
   switch (denominator) {
@@ -55,7 +56,9 @@ cv::Mat OpenCvDecode(const std::string& bytes, int denominator, bool gray) {
   }
   cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8U,
                  const_cast<char*>(bytes.data()));
-  return cv::imdecode(buffer, flags | cv::IMREAD_IGNORE_ORIENTATION);
+  cv::Mat image = cv::imdecode(buffer, flags | cv::IMREAD_IGNORE_ORIENTATION);
+  if (!gray) cv::cvtColor(image, image, cv::COLOR_BGR2RGB);
+  return image;
 }
 
 // DecodeJpeg at 1, 1/2, 1/4 and 1/8, gray and colour, gives exactly
