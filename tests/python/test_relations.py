@@ -101,3 +101,23 @@ def test_relation_thresholds() -> None:
 def test_bad_counts_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--count"):
         write_set(tmp_path, 0)
+
+
+BUNDLED = MODEL_DIR / "repository" / "relations" / "1" / "model.pt"
+
+
+@pytest.mark.skipif(not BUNDLED.is_file(), reason="no bundled relations model")
+def test_the_bundled_relations_model_answers_a_fresh_set_and_looks_at_the_boxes(tmp_path: Path) -> None:
+    from gcnserve_model import explain
+    from gcnserve_model.metadata import read_metadata
+    meta = read_metadata(BUNDLED)
+    assert meta["labels"] == sorted(LABELS) and meta["input"]["color"] == "rgb" and meta["input"]["width"] == 64
+    assert meta["metrics"]["test_accuracy"] > 0.95 and meta["calibration"]["temperature"] > 0
+    write_set(tmp_path / "train", 200, seed=11)
+    write_set(tmp_path / "fresh", 200, seed=12)
+    loaded = explain.load(BUNDLED)
+    result = explain.explain(loaded, explain.relations_evidence(tmp_path / "fresh", loaded),
+                             explain.relations_masks(tmp_path / "train")[1])
+    assert result["accuracy"] > 0.9
+    assert result["num_points"] <= result["grid_positions"] / 4
+    assert result["points_on_objects"]["model_minus_prior"] >= 0.10
