@@ -93,6 +93,7 @@ def measure(model_file: Path, test: Path, train: Path) -> Dict[str, Any]:
         "test_ece_uncalibrated": expected_calibration_error(probabilities(logits), labels),
         "predicted": predicted.tolist(),
         "labels": labels.tolist(),
+        "label_names": list(loaded.labels),
         "explain": {k: v for k, v in figures.items() if k not in ("set",)},
     }
 
@@ -168,6 +169,11 @@ def paired_t(first: Sequence[float], second: Sequence[float]) -> Optional[float]
     return float(stats.ttest_rel(first, second).pvalue)
 
 
+def _names(run: Dict[str, Any]) -> List[str]:
+    """The class names the run's label indices stand for (fit sorts the folder names)."""
+    return run.get("label_names") or sorted(LABELS)
+
+
 def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Per configuration: mean and std over seeds; per pair: the tests."""
     by_tag: Dict[str, Dict[int, Dict[str, Any]]] = {}
@@ -187,7 +193,7 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         for group in ("near", "far"):
             entry[f"test_accuracy_{group}"] = _mean_std([
                 float(np.mean([p == y for p, y in zip(r["predicted"], r["labels"])
-                               if LABELS[y].endswith(group)])) for r in rs])
+                               if _names(r)[y].endswith(group)])) for r in rs])
         ex = [r["explain"] for r in rs if "points_on_objects" in r["explain"]]
         if ex:
             entry["points_on_objects"] = {k: _mean_std([e["points_on_objects"][k] for e in ex])
@@ -213,6 +219,12 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
             first_all.append(ca)
             second_all.append(cb)
         pooled = paired(np.concatenate(first_all), np.concatenate(second_all))
+        groups = {}
+        for group in ("near", "far"):
+            inside = np.concatenate([[_names(by_tag[a][s])[y].endswith(group) for y in by_tag[a][s]["labels"]]
+                                     for s in seeds])
+            g = paired(np.concatenate(first_all)[inside], np.concatenate(second_all)[inside])
+            groups[group] = {k: v for k, v in g.items() if k not in ("first_accuracy", "second_accuracy")}
         accuracy_a = [by_tag[a][s]["test_accuracy"] for s in seeds]
         accuracy_b = [by_tag[b][s]["test_accuracy"] for s in seeds]
         pairs.append({"first": a, "second": b, "seeds": seeds,
@@ -220,7 +232,8 @@ def summarize(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
                       "paired_t_p": paired_t(accuracy_a, accuracy_b),
                       "mcnemar_pooled": {k: v for k, v in pooled.items()
                                          if k not in ("first_accuracy", "second_accuracy")},
-                      "mcnemar_per_seed": per_seed})
+                      "mcnemar_per_seed": per_seed,
+                      "mcnemar_pooled_by_group": groups})
     return {"configurations": configurations, "pairs": pairs}
 
 

@@ -72,3 +72,16 @@ def test_summaries_of_known_runs() -> None:
     assert pair["mcnemar_pooled"]["only_first_right"] == 10 + 9 + 8 and pair["mcnemar_pooled"]["only_second_right"] == 0
     assert pair["mcnemar_pooled"]["mcnemar_exact_p"] < 1e-6
     assert pair["paired_t_p"] is not None and pair["paired_t_p"] < 0.01
+
+
+def test_near_and_far_follow_the_models_label_order() -> None:
+    labels = [0, 1, 2, 3] * 5  # fit sorts the folders: left-far, left-near, right-far, right-near
+    predicted = [y if y in (1, 3) else (y + 1) % 4 for y in labels]  # every far image wrong
+    run = {"name": "a-s0", "tag": "a", "seed": 0, "labels": labels, "predicted": predicted, "test_accuracy": 0.5,
+           "best_val_accuracy": 0.5, "test_ece": 0.1, "test_ece_uncalibrated": 0.1, "fit_wall_seconds": 1.0,
+           "test_class_accuracy": {}, "explain": {},
+           "label_names": ["left-far", "left-near", "right-far", "right-near"]}
+    entry = study.summarize([run])["configurations"]["a"]
+    assert entry["test_accuracy_near"]["mean"] == 1.0 and entry["test_accuracy_far"]["mean"] == 0.0
+    del run["label_names"]
+    assert study.summarize([run])["configurations"]["a"]["test_accuracy_far"]["mean"] == 0.0
