@@ -12,6 +12,14 @@
 //     median ms a pass, images/s summed over the instances. `--instances 1`
 //     gives a lone request's forward; `--as-saved` runs the export as saved
 //     (config.json's "optimize": false).
+//   gcnserve_limit settings EXPORT [--instances N] [--intra-op-threads N]
+//                  [--max-batch-size N] [--as-saved] [--json]
+//     What the server chooses for the export where its flags and config.json
+//     leave it open, by the same loader (LoadTorchModel): the largest batch
+//     from the warm-up timings, the instances over one copy of the weights,
+//     the threads; with the time the load and warm-up took and the
+//     process's resident memory after it (start-up and memory at N
+//     instances).
 //   gcnserve_limit preprocess EXPORT FILE|DIR... [--seconds S] [--json]
 //     Per image of the files (every regular file under a DIR): the server's
 //     preprocessing (ImagePreprocessor::Process for the export's input), and
@@ -21,6 +29,8 @@
 //
 // --json prints one JSON object instead of the table. Exit status 0 when
 // everything ran, 1 when something failed, 2 for a usage error.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -44,6 +54,7 @@
 #include "server/base/cpu_count.h"
 #include "server/decode/image_preprocessor.h"
 #include "server/models/model_config.h"
+#include "server/models/torch_loader.h"
 #include "server/runner/torch_model_runner.h"
 
 namespace gcnserve {
@@ -59,6 +70,7 @@ struct Flags {
   double seconds = 2;
   int instances = 0;
   int intra_op_threads = 0;
+  int max_batch_size = 0;
   bool optimize = true;
   bool json = false;
 };
@@ -67,6 +79,8 @@ int Usage(const std::string& why) {
   std::cerr << "gcnserve_limit: " << why << "\nusage:\n"
             << "  gcnserve_limit forward EXPORT [--batch-sizes 1,2,4,...] "
                "[--seconds S] [--instances N] [--intra-op-threads N] [--as-saved] [--json]\n"
+            << "  gcnserve_limit settings EXPORT [--instances N] [--intra-op-threads N] "
+               "[--max-batch-size N] [--as-saved] [--json]\n"
             << "  gcnserve_limit preprocess EXPORT FILE|DIR... [--seconds S] [--json]\n";
   return 2;
 }
@@ -89,17 +103,17 @@ int Forward(const Flags& flags) {
   TorchModelRunner::Options options;
   options.intra_op_threads = threads;
   options.optimize = flags.optimize;
+  // One loaded module shared by the instances, as the server's loader does.
   std::vector<std::unique_ptr<TorchModelRunner>> runners;
   std::vector<ModelRunner*> instance_runners;
-  for (int i = 0; i < instances; ++i) {
-    auto runner = TorchModelRunner::Load(flags.model, options);
-    if (!runner.ok()) {
-      std::cerr << "gcnserve_limit: " << runner.status().message() << "\n";
-      return 1;
-    }
-    runners.push_back(*std::move(runner));
-    instance_runners.push_back(runners.back().get());
+  auto loaded = TorchModelRunner::Load(flags.model, options);
+  if (!loaded.ok()) {
+    std::cerr << "gcnserve_limit: " << loaded.status().message() << "\n";
+    return 1;
   }
+  runners.push_back(*std::move(loaded));
+  for (int i = 1; i < instances; ++i) runners.push_back(runners.front()->Share());
+  for (const auto& runner : runners) instance_runners.push_back(runner.get());
   const auto& runner = runners.front();
   const bool optimized = runner->optimized();
   const InputSpec& in = runner->metadata().input;
@@ -246,6 +260,52 @@ int Preprocess(const Flags& flags) {
   return 0;
 }
 
+// The process's resident memory, in MB (/proc/self/statm).
+double ResidentMb() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * (sysconf(_SC_PAGESIZE) / 1048576.0);
+}
+
+int Settings(const Flags& flags) {
+  ModelConfig config;
+  config.instances = flags.instances;
+  config.intra_op_threads = flags.intra_op_threads;
+  config.batching.max_batch_size = flags.max_batch_size;
+  config.optimize = flags.optimize;
+  const int cores = UsableCores();
+  TorchModelRunner::SetIntraOpThreads(config.ThreadsPerInstance(cores));
+  const double before_mb = ResidentMb();
+  const auto start = SteadyClock::now();
+  absl::StatusOr<LoadedModel> loaded = LoadTorchModel(flags.model, config, cores);
+  const double load_ms = MsSince(start);
+  if (!loaded.ok()) {
+    std::cerr << "gcnserve_limit: " << loaded.status().message() << "\n";
+    return 1;
+  }
+  const double after_mb = ResidentMb();
+  if (flags.json) {
+    std::cout << nlohmann::json{{"model", flags.model},
+                                {"cores", cores},
+                                {"instances", loaded->runners.size()},
+                                {"max_batch_size", loaded->max_batch_size},
+                                {"shared_cores", loaded->shared_cores},
+                                {"execution", loaded->execution},
+                                {"load_ms", load_ms},
+                                {"resident_mb_before", before_mb},
+                                {"resident_mb", after_mb}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << absl::StrFormat(
+        "%s on %d core(s): %s\nloaded and warmed in %.0f ms; resident %.0f MB "
+        "(%.0f MB before loading)\n",
+        flags.model, cores, loaded->execution, load_ms, after_mb, before_mb);
+  }
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   Flags flags;
   std::vector<std::string> positional;
@@ -260,6 +320,8 @@ int Main(int argc, char** argv) {
       flags.seconds = std::atof(v), ++i;
     } else if (arg == "--instances" && v) {
       flags.instances = std::atoi(v), ++i;
+    } else if (arg == "--max-batch-size" && v) {
+      flags.max_batch_size = std::atoi(v), ++i;
     } else if (arg == "--intra-op-threads" && v) {
       flags.intra_op_threads = std::atoi(v), ++i;
     } else if (arg == "--batch-sizes" && v) {
@@ -281,6 +343,7 @@ int Main(int argc, char** argv) {
   flags.model = positional[1];
   flags.paths.assign(positional.begin() + 2, positional.end());
   if (flags.mode == "forward") return Forward(flags);
+  if (flags.mode == "settings") return Settings(flags);
   if (flags.mode == "preprocess") {
     if (flags.paths.empty()) return Usage("preprocess needs files or folders");
     return Preprocess(flags);

@@ -16,7 +16,7 @@
 #include "server/base/cpu_count.h"
 #include "server/base/log.h"
 #include "server/base/status_macros.h"
-#include "server/models/file_digest.h"
+#include "server/models/torch_loader.h"
 #include "server/runner/torch_model_runner.h"
 
 #ifndef GCNSERVE_VERSION
@@ -40,33 +40,6 @@ constexpr auto kHoldAfterGoaway = std::chrono::milliseconds(200);
 
 // Loads `config.instances` copies of the TorchScript file and warms each up
 // to the largest batch size (TorchModelRunner::WarmUp says how).
-absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
-                                           const ModelConfig& config) {
-  const int cores = UsableCores();
-  TorchModelRunner::Options runner_options;
-  runner_options.device = config.device;
-  runner_options.intra_op_threads = config.ThreadsPerInstance(cores);
-  runner_options.optimize = config.optimize;
-  GCN_ASSIGN_OR_RETURN(std::string digest, ShortFileDigest(path));
-  LoadedModel loaded;
-  for (int i = 0; i < config.Instances(cores); ++i) {
-    GCN_ASSIGN_OR_RETURN(std::unique_ptr<TorchModelRunner> runner,
-                         TorchModelRunner::Load(path, runner_options));
-    GCN_RETURN_IF_ERROR(runner->WarmUp(config.batching.max_batch_size));
-    if (i == 0) {
-      loaded.metadata = runner->metadata();
-      loaded.metadata.digest = digest;
-      loaded.optimized = runner->optimized();
-      if (!runner->not_optimized_why().empty()) {
-        Log(path, ": served as saved, not optimized for inference: ",
-            runner->not_optimized_why());
-      }
-    }
-    loaded.runners.push_back(std::move(runner));
-  }
-  return loaded;
-}
-
 ModelConfig DefaultModelConfig(const ServerOptions& options) {
   ModelConfig config;
   config.batching.max_batch_size = options.max_batch_size;
@@ -184,7 +157,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(
   manager_options.max_decode_bytes = options.max_decode_bytes;
   manager_options.default_model = options.default_model;
   server->models_ = std::make_unique<ModelManager>(
-      manager_options, LoadTorchModel, server->metrics_.get(), Clock::Real(),
+      manager_options,
+      [cores](const std::string& path, const ModelConfig& config) {
+        return LoadTorchModel(path, config, cores);
+      },
+      server->metrics_.get(), Clock::Real(),
       [self](const std::string& model, bool serving) {
         self->SetHealth(model, serving);
       });

@@ -44,7 +44,9 @@ ABSL_FLAG(std::string, default_model, ServerOptions().default_model,
           "model for requests that name none; empty: the model whose "
           "config.json says \"default\": true, else the first model by name");
 ABSL_FLAG(int, max_batch_size, ServerOptions().max_batch_size,
-          "largest batch the batcher forms (warmed up before SERVING)");
+          "largest batch the batcher forms (warmed up before SERVING); 0: "
+          "each model's own, the largest worth forming by its warm-up timings "
+          "on the CPU, 16 on CUDA");
 ABSL_FLAG(int64_t, max_queue_delay_us, ServerOptions().max_queue_delay_us,
           "microseconds a request may wait for its batch to fill; 0: a free "
           "model takes what is queued at once (batches still fill under load)");
@@ -59,12 +61,13 @@ ABSL_FLAG(std::string, device, ServerOptions().device,
           "where models run: cpu, cuda or cuda:N (a model's config.json may "
           "say otherwise)");
 ABSL_FLAG(int, instances, ServerOptions().instances,
-          "copies of each model, each running its own batches; 0: one per "
-          "usable core on CPU (CPU affinity, capped by a cgroup CPU quota), "
-          "with one LibTorch thread each; one on CUDA");
+          "instances of each model, each running its own batches over one "
+          "shared copy of the weights; 0: one per usable core on CPU (CPU "
+          "affinity, capped by a cgroup CPU quota); one on CUDA");
 ABSL_FLAG(int, intra_op_threads, ServerOptions().intra_op_threads,
-          "LibTorch threads per instance's forward pass; 0: the cores divided "
-          "among the instances");
+          "LibTorch threads per instance's forward pass, fixed; 0: they follow "
+          "the load, a lone batch on every usable core and each of several "
+          "running batches on its share of them");
 ABSL_FLAG(int, preprocess_threads, ServerOptions().preprocess_threads,
           "threads that decode and resize images; 0: one per usable core "
           "(CPU affinity, capped by a cgroup CPU quota)");
@@ -158,7 +161,7 @@ const FlagSet& ServerFlags() {
         .Add(FLAGS_model_repository, "a folder",
              [](const std::string& v) { return !v.empty(); })
         .Add(FLAGS_default_model)
-        .AddInRange(FLAGS_max_batch_size, 1, 256)
+        .AddInRange(FLAGS_max_batch_size, 0, 256)
         .AddInRange(FLAGS_max_queue_delay_us, int64_t{0}, int64_t{10'000'000})
         .AddInRange(FLAGS_batch_idle_spin_us, int64_t{0}, int64_t{100'000})
         .AddInRange(FLAGS_max_queue_size, 1, 1'000'000)

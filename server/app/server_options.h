@@ -33,7 +33,9 @@ struct ServerOptions {
   // Empty: the model whose config.json says "default": true, else the first
   // by name.
   std::string default_model;
-  int max_batch_size = 16;        // chosen by bench/batch_size.sh (bench/README.md)
+  // 0: each model's own, chosen from its warm-up timings on the CPU (the
+  // largest batch worth forming; ModelConfig, bench/README.md), 16 on CUDA.
+  int max_batch_size = 0;
   int64_t max_queue_delay_us = 0;  // 0: an idle model never waits
   // How long a batch thread that ran out of work, the model's other
   // instances idle, spins before it sleeps (Batcher::Options::idle_spin);

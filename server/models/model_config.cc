@@ -82,7 +82,7 @@ absl::StatusOr<ModelConfig> ModelConfig::Parse(const std::string& json,
     int64_t n = 0;
     absl::Status status;
     if (key == "max_batch_size") {
-      status = ReadInt(value, path, key, 1, 256, n);
+      status = ReadInt(value, path, key, 0, 256, n);  // 0: chosen at load
       config.batching.max_batch_size = static_cast<int>(n);
     } else if (key == "max_queue_delay_us") {
       status = ReadInt(value, path, key, 0, 10'000'000, n);

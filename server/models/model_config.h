@@ -19,6 +19,12 @@ namespace gcnserve {
 //    "version_policy": {"latest": 2},       // or {"versions": [1, 3]}
 //    "default": true}
 struct ModelConfig {
+  // batching.max_batch_size 0 (the default): the loader chooses it from the
+  // model's own warm-up timings on the CPU (the largest batch worth
+  // forming, at most kLargestChosenBatch; TorchModelRunner::
+  // WarmUpChoosingBatchSize), and 16 on CUDA.
+  static constexpr int kLargestChosenBatch = 64;
+  static constexpr int kCudaBatch = 16;
   Batcher::Options batching;
   // Copies of the model, each with a batch thread; 0: one per core on CPU,
   // one on CUDA (see Instances).
@@ -55,6 +61,11 @@ struct ModelConfig {
   // LibTorch threads per instance: `intra_op_threads`, or when 0 the cores
   // divided among the instances (at least 1).
   int ThreadsPerInstance(int cores) const;
+  // With `intra_op_threads` 0 on the CPU the threads follow the load
+  // instead: each batch runs on the cores divided among the instances
+  // running a batch at that moment, so a lone request uses every core and a
+  // busy model one core per instance (ServedModel::Options::shared_cores).
+  bool ThreadsFollowLoad() const { return intra_op_threads == 0 && device == "cpu"; }
 
   // How many of the candidates are served: N for {"latest": N}, all for
   // {"versions": [..]}.

@@ -221,6 +221,12 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ModelManager::Build(
   *optimized = loaded->optimized;
   ServedModel::Options model_options;
   model_options.batching = config.batching;
+  if (model_options.batching.max_batch_size == 0) {
+    model_options.batching.max_batch_size =
+        loaded->max_batch_size > 0 ? loaded->max_batch_size : ModelConfig::kCudaBatch;
+  }
+  model_options.shared_cores = loaded->shared_cores;
+  model_options.execution = loaded->execution;
   model_options.max_image_pixels = options_.max_image_pixels;
   model_options.max_decode_bytes = options_.max_decode_bytes;
   absl::StatusOr<std::unique_ptr<ServedModel>> model = ServedModel::Create(
@@ -240,11 +246,13 @@ void LogReady(const std::string& name, int64_t version, const ServedModel& model
       model.metadata().architecture, ", ", model.instances(),
       " instance(s) on ", config.device,
       optimized ? ", optimized for inference" : ", as saved",
-      ", warmed up to batch size ", config.batching.max_batch_size, " in ",
+      ", warmed up to batch size ", model.options().batching.max_batch_size,
+      " in ",
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::steady_clock::now() - start)
           .count(),
-      " ms)");
+      " ms", model.options().execution.empty() ? "" : "; ",
+      model.options().execution, ")");
 }
 
 }  // namespace

@@ -31,6 +31,13 @@ struct LoadedModel {
   ModelMetadata metadata;
   std::vector<std::unique_ptr<ModelRunner>> runners;
   bool optimized = false;  // optimized for inference (the log says so)
+  // The largest batch, when the config left it to the loader (0: not
+  // chosen; the config's, or 16, stands).
+  int max_batch_size = 0;
+  // > 0: the batches share these cores (ServedModel::Options::shared_cores).
+  int shared_cores = 0;
+  // What the loader chose and why, for the ready line and ListModels.
+  std::string execution;
 };
 
 // Loads and warms up the model file at `path` as `config` says.

@@ -79,8 +79,13 @@ void ServedModel::Process(Batch batch, int instance) {
   }
   metrics_->batch_size->Observe(size);
 
+  if (options_.shared_cores > 0) {
+    const int running = running_.fetch_add(1) + 1;
+    self.runner->SetThreads(std::max(1, options_.shared_cores / running));
+  }
   Clock::TimePoint start = clock_->Now();
   absl::StatusOr<ModelOutput> output = self.runner->Run(self.input.data(), size);
+  if (options_.shared_cores > 0) running_.fetch_sub(1);
   BatchInfo info{size, clock_->Now() - start};
   metrics_->inference->Observe(Seconds(info.inference));
   for (int i = 0; i < size; ++i) {

@@ -1,6 +1,7 @@
 #ifndef GCNSERVE_SERVER_MODELS_SERVED_MODEL_H_
 #define GCNSERVE_SERVER_MODELS_SERVED_MODEL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +29,12 @@ class ServedModel {
     Batcher::Options batching;
     int64_t max_image_pixels = 50'000'000;
     int64_t max_decode_bytes = int64_t{128} << 20;  // per image
+    // > 0: each batch runs on max(1, shared_cores / instances running a
+    // batch at its start) intra-op threads (ModelConfig::ThreadsFollowLoad);
+    // 0: the runners keep their own.
+    int shared_cores = 0;
+    // How the model is executed and why (the loader's words), for ListModels.
+    std::string execution;
   };
 
   // One runner per instance, at least one. `metrics` and `clock` outlive
@@ -97,6 +104,7 @@ class ServedModel {
   const Options options_;
   const ImagePreprocessor preprocessor_;
   std::vector<Instance> instances_;  // [i] used by batch thread i only
+  std::atomic<int> running_{0};      // instances inside a forward pass
   Metrics::Model* const metrics_;
   Clock* const clock_;
   // Null when the export carries no drift reference.

@@ -27,6 +27,8 @@ void DescribeModels(const ModelManager& models,
     out->set_max_batch_size(batching.max_batch_size);
     out->set_max_queue_delay_us(batching.max_queue_delay.count());
     out->set_max_queue_size(batching.max_queue_size);
+    out->set_execution(info.model->options().execution);
+    out->set_instances(info.model->instances());
     out->set_dataset(meta.dataset);
     out->set_digest(meta.digest);
     for (const auto& [key, value] : meta.metrics) {

@@ -24,7 +24,7 @@ struct ModelOutput {
 };
 
 // Runs one model's forward pass. Implementations say whether they are
-// thread-safe; the server calls Run from one batch thread per model.
+// thread-safe; the server calls Run from one batch thread per instance.
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -32,6 +32,11 @@ class ModelRunner {
   // `input` holds `batch` normalized CHW images back to back. INTERNAL when
   // the model raises; the runner stays usable.
   virtual absl::StatusOr<ModelOutput> Run(const float* input, int batch) = 0;
+
+  // The intra-op threads of the next passes run from the calling thread; 0
+  // goes back to the runner's own setting. A runner without threads of its
+  // own ignores it.
+  virtual void SetThreads(int threads) {}
 };
 
 }  // namespace gcnserve

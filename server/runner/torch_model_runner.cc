@@ -8,6 +8,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -17,10 +18,14 @@
 
 namespace gcnserve {
 
+// The loaded module, shared by the runners of its instances.
 struct TorchModelRunner::Impl {
   torch::jit::Module module;
   torch::Device device{torch::kCPU};
-  torch::Tensor pinned;  // CUDA only: host staging buffer, grown on demand
+};
+
+struct TorchModelRunner::Staging {
+  torch::Tensor pinned;  // grown on demand
 };
 
 namespace {
@@ -75,13 +80,19 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& device) {
 
 }  // namespace
 
-TorchModelRunner::TorchModelRunner(std::unique_ptr<Impl> impl,
+TorchModelRunner::TorchModelRunner(std::shared_ptr<Impl> impl,
                                    ModelMetadata metadata, Options options,
                                    std::string not_optimized_why)
     : impl_(std::move(impl)),
+      staging_(std::make_unique<Staging>()),
       metadata_(std::move(metadata)),
       options_(std::move(options)),
       not_optimized_why_(std::move(not_optimized_why)) {}
+
+std::unique_ptr<TorchModelRunner> TorchModelRunner::Share() const {
+  return std::unique_ptr<TorchModelRunner>(
+      new TorchModelRunner(impl_, metadata_, options_, not_optimized_why_));
+}
 
 TorchModelRunner::~TorchModelRunner() = default;
 
@@ -164,6 +175,40 @@ absl::Status TorchModelRunner::WarmUp(int max_batch_size) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<TorchModelRunner::Choice>
+TorchModelRunner::WarmUpChoosingBatchSize(int largest) {
+  const InputSpec& in = metadata_.input;
+  const size_t image = static_cast<size_t>(in.channels) * in.height * in.width;
+  std::vector<float> zeros(image * std::max(1, largest), 0.0f);
+  Choice choice;
+  for (int batch = 1; batch <= std::max(1, largest); batch *= 2) {
+    // The profiling executor profiles a shape's first pass and optimizes on
+    // the second: the faster of the second and third counts.
+    auto took = std::chrono::steady_clock::duration::max();
+    for (int pass = 0; pass < 3; ++pass) {
+      auto start = std::chrono::steady_clock::now();
+      absl::StatusOr<ModelOutput> out = Run(zeros.data(), batch);
+      if (pass > 0) took = std::min(took, std::chrono::steady_clock::now() - start);
+      if (!out.ok()) {
+        return absl::InternalError(absl::StrCat("warm-up with batch size ",
+                                                batch, " failed: ",
+                                                out.status().message()));
+      }
+    }
+    const double seconds =
+        std::max(1e-9, std::chrono::duration<double>(took).count());
+    choice.sizes.push_back(batch);
+    choice.images_per_s.push_back(batch / seconds);
+    const size_t n = choice.images_per_s.size();
+    if (n >= 2 && choice.images_per_s[n - 1] <
+                      kWorthIt * choice.images_per_s[n - 2]) {
+      break;
+    }
+    choice.chosen = batch;
+  }
+  return choice;
+}
+
 std::vector<int> TorchModelRunner::WarmUpBatchSizes(int max_batch_size,
                                                    bool every_size) {
   std::vector<int> sizes;
@@ -179,9 +224,9 @@ absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
   const InputSpec& in = metadata_.input;
   const int64_t classes = static_cast<int64_t>(metadata_.labels.size());
   const int64_t k = metadata_.num_points;
-  if (options_.intra_op_threads > 0 &&
-      at::get_num_threads() != options_.intra_op_threads) {
-    at::set_num_threads(options_.intra_op_threads);  // this thread's pool
+  const int threads = threads_ > 0 ? threads_ : options_.intra_op_threads;
+  if (threads > 0 && at::get_num_threads() != threads) {
+    at::set_num_threads(threads);  // this thread's pool
   }
   try {
     c10::InferenceMode guard;
@@ -190,12 +235,12 @@ absl::StatusOr<ModelOutput> TorchModelRunner::Run(const float* input,
         torch::kFloat32);
     if (impl_->device.is_cuda()) {
       // Stage in pinned memory so that the copy to the GPU does not block.
-      if (!impl_->pinned.defined() || impl_->pinned.numel() < x.numel()) {
-        impl_->pinned = torch::empty(
+      torch::Tensor& pinned = staging_->pinned;
+      if (!pinned.defined() || pinned.numel() < x.numel()) {
+        pinned = torch::empty(
             {x.numel()}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
       }
-      torch::Tensor staged =
-          impl_->pinned.narrow(0, 0, x.numel()).view(x.sizes());
+      torch::Tensor staged = pinned.narrow(0, 0, x.numel()).view(x.sizes());
       staged.copy_(x);
       x = staged.to(impl_->device, /*non_blocking=*/true);
     }

@@ -12,7 +12,9 @@
 namespace gcnserve {
 
 // Runs a TorchScript export with LibTorch. The only part of the server that
-// includes torch headers. Not thread-safe: one batch thread calls Run.
+// includes torch headers. Not thread-safe: one batch thread calls Run; the
+// runners that Share() one loaded module may run at once, each on its own
+// thread (a module's forward only reads it).
 //
 // On a CUDA device the model is moved there once at load; each batch is
 // staged in pinned host memory, copied without blocking, and its outputs are
@@ -54,12 +56,32 @@ class TorchModelRunner : public ModelRunner {
   // linear in `max_batch_size`. On CUDA, where fusers specialize on shapes,
   // every size from 1 to `max_batch_size` runs twice.
   absl::Status WarmUp(int max_batch_size);
+
+  // The warm-up that also chooses the batch size worth forming, on the CPU:
+  // runs batch sizes 1, 2, 4, ... up to `largest`, each three times (the
+  // faster of the last two timed: the first profiles the shape, the second
+  // optimizes it; on the calling thread's current intra-op threads), and
+  // stops at the first size whose images/s is less than kWorthIt times the
+  // size before it: that size before is `chosen`. Larger sizes are not run
+  // (nor warmed): a batch never grows past `chosen`.
+  struct Choice {
+    int chosen = 1;
+    std::vector<int> sizes;          // run, ascending
+    std::vector<double> images_per_s;  // of each size
+  };
+  static constexpr double kWorthIt = 1.05;
+  absl::StatusOr<Choice> WarmUpChoosingBatchSize(int largest);
+
+  // Another runner over the same loaded (and optimized, warmed) module, for
+  // another instance: the weights are not copied.
+  std::unique_ptr<TorchModelRunner> Share() const;
   // The batch sizes WarmUp runs, ascending: 1, 2, 4, ... below
   // `max_batch_size`, then `max_batch_size`; with `every_size` (CUDA), every
   // size from 1 to `max_batch_size`.
   static std::vector<int> WarmUpBatchSizes(int max_batch_size, bool every_size);
 
   absl::StatusOr<ModelOutput> Run(const float* input, int batch) override;
+  void SetThreads(int threads) override { threads_ = threads; }
 
   const ModelMetadata& metadata() const { return metadata_; }
   // Whether the module runs optimized for inference: asked for and done.
@@ -81,10 +103,13 @@ class TorchModelRunner : public ModelRunner {
 
  private:
   struct Impl;
-  TorchModelRunner(std::unique_ptr<Impl> impl, ModelMetadata metadata,
+  TorchModelRunner(std::shared_ptr<Impl> impl, ModelMetadata metadata,
                    Options options, std::string not_optimized_why);
 
-  std::unique_ptr<Impl> impl_;
+  const std::shared_ptr<Impl> impl_;  // shared by Share()'s runners
+  struct Staging;  // CUDA only: this runner's pinned host buffer
+  std::unique_ptr<Staging> staging_;
+  int threads_ = 0;  // SetThreads; 0: options_.intra_op_threads
   const ModelMetadata metadata_;
   const Options options_;
   const std::string not_optimized_why_;

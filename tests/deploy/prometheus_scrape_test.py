@@ -15,7 +15,7 @@ Prometheus's HTTP API:
      server's own /metrics;
   3. that the target is up, every rule evaluates without error on real data,
      the error-ratio recording rule says 0 (client mistakes are not server
-     errors), the queue's capacity is the default 256 and the saturation
+     errors), the queue's capacity is the default 512 and the saturation
      ratio (depth over capacity) evaluates to 0, and no alert fires.
 
 usage: prometheus_scrape_test.py --server GCNSERVE --client GCNCTL --data DIR
@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> None:
                      prometheus.value('gcnserve:request_errors:ratio_rate5m{model="model3"}'), 0)
         # The saturation alert divides two series: their labels must match.
         expect_equal("gcnserve_queue_capacity{model=model3} (the default --max-queue-size)",
-                     prometheus.value('gcnserve_queue_capacity{job="gcnserve", model="model3"}'), 256)
+                     prometheus.value('gcnserve_queue_capacity{job="gcnserve", model="model3"}'), 512)
         ratio = ('avg_over_time(gcnserve_queue_depth{job="gcnserve", model="model3"}[5m])'
                  ' / gcnserve_queue_capacity{job="gcnserve", model="model3"}')
         expect_equal("series in the saturation alert's ratio", prometheus.value(f"count({ratio})"), 1)

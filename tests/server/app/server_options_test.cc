@@ -26,7 +26,7 @@ TEST(ServerOptionsTest, DefaultsAreSane) {
   EXPECT_EQ((*options)->metrics_address, "0.0.0.0:9464");
   EXPECT_EQ((*options)->device, "cpu");
   EXPECT_FALSE((*options)->model_repository.empty());
-  EXPECT_GE((*options)->max_batch_size, 1);
+  EXPECT_EQ((*options)->max_batch_size, 0);  // each model its own, at load
   EXPECT_EQ((*options)->max_queue_delay_us, 0);  // an idle model never waits
   EXPECT_EQ((*options)->batch_idle_spin_us, 500);
   EXPECT_EQ((*options)->preprocess_threads, 0);  // one per usable core
@@ -100,7 +100,7 @@ TEST(ServerOptionsTest, AFlagOverridesEvenABadVariable) {
 
 TEST(ServerOptionsTest, BadValuesSayWhatIsAllowed) {
   EXPECT_EQ(Parse({"--max-batch-size=abc"}).status().message(),
-            "--max-batch-size=abc is not allowed: an integer from 1 to 256");
+            "--max-batch-size=abc is not allowed: an integer from 0 to 256");
   EXPECT_EQ(Parse({"--drain-grace-s=-1"}).status().message(),
             "--drain-grace-s=-1 is not allowed: seconds from 0 to 3600");
   EXPECT_EQ(Parse({"--device=tpu"}).status().message(),
@@ -131,7 +131,7 @@ TEST(ServerOptionsTest, HelpIsNotAnError) {
     EXPECT_THAT(help, HasSubstr(flag));
   }
   EXPECT_THAT(help, HasSubstr("  --max-batch-size (GCNSERVE_MAX_BATCH_SIZE, "
-                              "default \"16\")\n"));
+                              "default \"0\")\n"));
   EXPECT_THAT(help, HasSubstr("  --drain-timeout-s (GCNSERVE_DRAIN_TIMEOUT_S, "
                               "default \"10\")\n"));
   // -h too, and --help before a bad flag still helps.
@@ -161,7 +161,8 @@ TEST_P(BadFlagTest, IsRefusedNamingTheFlag) {
 INSTANTIATE_TEST_SUITE_P(
     Flags, BadFlagTest,
     ::testing::Values(
-        BadCase{{"--max-batch-size=0"}, "--max-batch-size"},
+        BadCase{{"--max-batch-size=-1"}, "--max-batch-size"},
+        BadCase{{"--max-batch-size=257"}, "--max-batch-size"},
         BadCase{{"--max-batch-size=abc"}, "--max-batch-size"},
         BadCase{{"--max-queue-size=-1"}, "--max-queue-size"},
         BadCase{{"--max-queue-delay-us=99999999999"}, "--max-queue-delay-us"},

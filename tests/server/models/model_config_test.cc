@@ -101,7 +101,8 @@ TEST(ModelConfigTest, RefusesNamingFileAndKey) {
   };
   for (const Case& c : std::vector<Case>{
            {R"({"batch_size": 4})", "'batch_size'"},
-           {R"({"max_batch_size": 0})", "'max_batch_size'"},
+           {R"({"max_batch_size": -1})", "'max_batch_size'"},
+           {R"({"max_batch_size": 257})", "'max_batch_size'"},
            {R"({"max_batch_size": "8"})", "'max_batch_size'"},
            {R"({"max_queue_delay_us": -1})", "'max_queue_delay_us'"},
            {R"({"instances": 0})", "'instances'"},
@@ -118,6 +119,22 @@ TEST(ModelConfigTest, RefusesNamingFileAndKey) {
   }
   EXPECT_FALSE(ModelConfig::Parse("[1]", "m/config.json", {}).ok());
   EXPECT_FALSE(ModelConfig::Parse("{oops", "m/config.json", {}).ok());
+}
+
+TEST(ModelConfigTest, ABatchSizeOfZeroIsLeftToTheLoader) {
+  auto config = ModelConfig::Parse(R"({"max_batch_size": 0})", "m/config.json", {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->batching.max_batch_size, 0);
+}
+
+TEST(ModelConfigTest, ThreadsFollowTheLoadUnlessSetOrOnCuda) {
+  ModelConfig config;
+  EXPECT_TRUE(config.ThreadsFollowLoad());
+  config.intra_op_threads = 2;
+  EXPECT_FALSE(config.ThreadsFollowLoad());
+  config.intra_op_threads = 0;
+  config.device = "cuda";
+  EXPECT_FALSE(config.ThreadsFollowLoad());
 }
 
 }  // namespace

@@ -103,10 +103,14 @@ class FakeLoader {
     }
     LoadedModel loaded;
     loaded.metadata = Metadata();
+    loaded.max_batch_size = chosen_batch;
+    loaded.execution = "as the fake chose";
     unloaded_[path] = std::make_shared<Unloaded>();
     loaded.runners.push_back(std::make_unique<FakeRunner>(unloaded_[path]));
     return loaded;
   }
+  int chosen_batch = 0;  // the loader's choice of max_batch_size; 0: none
+
   int attempts(const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);
     return attempts_[path];
@@ -497,6 +501,26 @@ TEST_F(ModelManagerTest, TheDefaultModelIsFlaggedElseTheFirstByName) {
   Make(options);
   ASSERT_TRUE(manager_->Reconcile().ok());
   EXPECT_EQ(manager_->DefaultModel(), "alpha");
+}
+
+// A max_batch_size left to the server (0) is the loader's choice; one that
+// the config sets stands whatever the loader says.
+TEST_F(ModelManagerTest, TheLoaderChoosesTheBatchSizeTheConfigLeavesOpen) {
+  Write("auto", 1, "good");
+  Write("fixed", 1, "good");
+  WriteConfig("fixed", R"({"max_batch_size": 8})");
+  loader_.chosen_batch = 4;
+  ModelManager::Options options;
+  options.defaults.batching.max_batch_size = 0;
+  Make(options);
+  ASSERT_TRUE(manager_->Reconcile().ok());
+  auto automatic = manager_->Find("auto", 0);
+  ASSERT_TRUE(automatic.ok());
+  EXPECT_EQ((*automatic)->options().batching.max_batch_size, 4);
+  EXPECT_EQ((*automatic)->options().execution, "as the fake chose");
+  auto fixed = manager_->Find("fixed", 0);
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_EQ((*fixed)->options().batching.max_batch_size, 8);
 }
 
 }  // namespace

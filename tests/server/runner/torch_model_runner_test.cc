@@ -99,5 +99,57 @@ TEST(TorchModelRunnerTest, DividesTheLogitsByTheCalibrationTemperature) {
   }
 }
 
+// Share() gives another instance the same loaded module: it answers as
+// the first does, and either may run while the other is gone.
+TEST(TorchModelRunnerTest, ASharedRunnerRunsTheSameLoadedModule) {
+  TorchModelRunner::Options options;
+  options.optimize = false;
+  auto first = TorchModelRunner::Load(
+      SaveIdentityModel("identity_shared.pt", IdentityMetadata("")), options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::unique_ptr<TorchModelRunner> second = (*first)->Share();
+  EXPECT_EQ(second->metadata().name, "identity");
+  const std::vector<float> logits = {0.5f, -1.0f, 2.0f};
+  auto a = (*first)->Run(logits.data(), 1);
+  first->reset();  // the module lives on in the other runner
+  auto b = second->Run(logits.data(), 1);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->probabilities, b->probabilities);
+}
+
+// Whatever the timings, the choice follows the rule: every size up to the
+// chosen one gave at least kWorthIt times the images/s of the one before,
+// and a size run past it gave less.
+TEST(TorchModelRunnerTest, ChoosesTheLargestBatchWorthFormingByItsRule) {
+  TorchModelRunner::Options options;
+  options.optimize = false;
+  auto runner = TorchModelRunner::Load(
+      SaveIdentityModel("identity_choice.pt", IdentityMetadata("")), options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  auto choice = (*runner)->WarmUpChoosingBatchSize(16);
+  ASSERT_TRUE(choice.ok()) << choice.status();
+  ASSERT_FALSE(choice->sizes.empty());
+  ASSERT_EQ(choice->sizes.size(), choice->images_per_s.size());
+  EXPECT_EQ(choice->sizes.front(), 1);
+  size_t chosen = 0;
+  for (size_t i = 0; i < choice->sizes.size(); ++i) {
+    if (i > 0) EXPECT_EQ(choice->sizes[i], 2 * choice->sizes[i - 1]);
+    EXPECT_LE(choice->sizes[i], 16);
+    if (choice->sizes[i] == choice->chosen) chosen = i;
+  }
+  EXPECT_EQ(choice->sizes[chosen], choice->chosen);
+  for (size_t i = 1; i <= chosen; ++i) {
+    EXPECT_GE(choice->images_per_s[i],
+              TorchModelRunner::kWorthIt * choice->images_per_s[i - 1]);
+  }
+  if (chosen + 1 < choice->sizes.size()) {
+    EXPECT_EQ(chosen + 2, choice->sizes.size());  // stopped right after
+    EXPECT_LT(choice->images_per_s[chosen + 1],
+              TorchModelRunner::kWorthIt * choice->images_per_s[chosen]);
+  } else {
+    EXPECT_EQ(choice->chosen, 16);  // worth it all the way
+  }
+}
+
 }  // namespace
 }  // namespace gcnserve
