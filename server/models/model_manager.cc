@@ -16,6 +16,20 @@
 #include "server/base/log.h"
 
 namespace gcnserve {
+
+const char* ModelStateName(ModelState state) {
+  switch (state) {
+    case ModelState::kLoading:
+      return "LOADING";
+    case ModelState::kReady:
+      return "READY";
+    case ModelState::kFailed:
+      return "FAILED";
+    case ModelState::kUnloading:
+      return "UNLOADING";
+  }
+  return "UNKNOWN";
+}
 namespace {
 
 // Scans made of a repository that keeps changing before giving up until the
@@ -164,7 +178,7 @@ void ModelManager::ReconcileModel(const ModelOnDisk& disk, Retry retry) {
   int gap = wanted - static_cast<int>(chosen.size());
   std::set<int64_t> keep = chosen;
   for (auto it = versions.rbegin(); it != versions.rend() && gap > 0; ++it) {
-    if (it->second.state == v1::MODEL_STATE_READY && !keep.count(it->first)) {
+    if (it->second.state == ModelState::kReady && !keep.count(it->first)) {
       keep.insert(it->first);
       --gap;
     }
@@ -174,7 +188,7 @@ void ModelManager::ReconcileModel(const ModelOnDisk& disk, Retry retry) {
     if (keep.count(version)) continue;
     // A FAILED version stays listed while it stands in for the reason an
     // older one serves.
-    if (entry.state == v1::MODEL_STATE_FAILED && tried.count(version)) continue;
+    if (entry.state == ModelState::kFailed && tried.count(version)) continue;
     leaving.push_back(version);
   }
   for (int64_t version : leaving) UnloadLocked(name, version);
@@ -188,24 +202,24 @@ bool ModelManager::Serve(const std::string& name, int64_t version,
   {
     std::unique_lock<std::mutex> lock(mu_);
     Version& entry = models_[name][version];
-    if (entry.state == v1::MODEL_STATE_READY) {
+    if (entry.state == ModelState::kReady) {
       std::vector<std::string> changes = entry.config.LoadChanges(config);
       if (changes.empty()) return true;
       lock.unlock();
       ReloadVersion(name, version, path, config, changes);
       return true;  // READY either way: the new settings, or the old
     }
-    if (entry.state == v1::MODEL_STATE_FAILED && retry == Retry::kChanged &&
+    if (entry.state == ModelState::kFailed && retry == Retry::kChanged &&
         entry.path == path && entry.file == FileSignature::Of(path)) {
       return false;
     }
-    entry.state = v1::MODEL_STATE_LOADING;
+    entry.state = ModelState::kLoading;
     entry.path = path;
     entry.reason.clear();
   }
   LoadVersion(name, version, path, config);
   std::lock_guard<std::mutex> lock(mu_);
-  return models_[name][version].state == v1::MODEL_STATE_READY;
+  return models_[name][version].state == ModelState::kReady;
 }
 
 absl::StatusOr<std::unique_ptr<ServedModel>> ModelManager::Build(
@@ -269,7 +283,7 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
   Version& entry = models_[name][version];
   entry.file = file;
   if (!model.ok()) {
-    entry.state = v1::MODEL_STATE_FAILED;
+    entry.state = ModelState::kFailed;
     entry.reason = std::string(model.status().message());
     Log("model ", name, " version ", version, " failed to load: ", entry.reason);
     metrics_->CountLoadFailure(name);
@@ -278,7 +292,7 @@ void ModelManager::LoadVersion(const std::string& name, int64_t version,
   }
   const uint64_t id = ++next_id_;
   entry.id = id;
-  entry.state = v1::MODEL_STATE_READY;
+  entry.state = ModelState::kReady;
   entry.config = config;
   entry.model = unloader_.Adopt(*std::move(model), [this, name, version, id] {
     std::lock_guard<std::mutex> lock(mu_);
@@ -310,7 +324,7 @@ void ModelManager::ReloadVersion(const std::string& name, int64_t version,
         "; it goes on serving with the old ones");
     metrics_->CountLoadFailure(name);
     // Not tried again until config.json changes again.
-    if (entry && entry->state == v1::MODEL_STATE_READY) entry->config = config;
+    if (entry && entry->state == ModelState::kReady) entry->config = config;
     return;
   }
   const uint64_t id = ++next_id_;
@@ -320,7 +334,7 @@ void ModelManager::ReloadVersion(const std::string& name, int64_t version,
         unloading_.erase(id);
         Log("model ", name, " version ", version, " unloaded");
       });
-  if (entry == nullptr || entry->state != v1::MODEL_STATE_READY) {
+  if (entry == nullptr || entry->state != ModelState::kReady) {
     // The version left while it loaded: the new copy goes too.
     RetireLocked(name, version, id, std::move(adopted));
     return;
@@ -349,7 +363,7 @@ void ModelManager::UnloadLocked(const std::string& name, int64_t version) {
   if (it == versions.end()) return;
   Version entry = std::move(it->second);
   versions.erase(it);
-  if (entry.state != v1::MODEL_STATE_READY) return;
+  if (entry.state != ModelState::kReady) return;
   metrics_->SetModelReady(name, version, false);
   Log("model ", name, " version ", version,
       " unloading once its requests finish");
@@ -381,7 +395,7 @@ std::string ModelManager::DefaultModelLocked() const {
 const ModelManager::Version* ModelManager::NewestReady(
     const std::map<int64_t, Version>& versions) {
   for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-    if (it->second.state == v1::MODEL_STATE_READY) return &it->second;
+    if (it->second.state == ModelState::kReady) return &it->second;
   }
   return nullptr;
 }
@@ -432,10 +446,10 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelManager::Find(
                                             version, "; known: ",
                                             absl::StrJoin(known, ", ")));
   }
-  if (it->second.state != v1::MODEL_STATE_READY) {
+  if (it->second.state != ModelState::kReady) {
     return absl::UnavailableError(absl::StrCat(
         "model '", name, "' version ", version, " is ",
-        v1::ModelState_Name(it->second.state), ", not READY"));
+        ModelStateName(it->second.state), ", not READY"));
   }
   return it->second.model;
 }
@@ -447,14 +461,14 @@ std::vector<ModelManager::VersionInfo> ModelManager::List() const {
     const Version* serving = NewestReady(versions);
     for (const auto& [version, entry] : versions) {
       VersionInfo info{name, version, entry.state, entry.reason, 0, entry.model};
-      if (entry.state == v1::MODEL_STATE_FAILED && serving) {
+      if (entry.state == ModelState::kFailed && serving) {
         info.serving_version = serving->model->version();
       }
       list.push_back(std::move(info));
     }
   }
   for (const auto& [id, entry] : unloading_) {
-    list.push_back({entry.name, entry.version, v1::MODEL_STATE_UNLOADING, "", 0,
+    list.push_back({entry.name, entry.version, ModelState::kUnloading, "", 0,
                     entry.model.lock()});
   }
   std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {

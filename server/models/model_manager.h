@@ -13,7 +13,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "gcnserve/v1/gcnserve.pb.h"
 #include "server/base/clock.h"
 #include "server/models/model_config.h"
 #include "server/models/model_finder.h"
@@ -27,6 +26,13 @@
 namespace gcnserve {
 
 // A model version's runners, loaded and warmed up, one per instance.
+// Where a version is in its life (docs/design.md, "Lifecycle"). The
+// server's own; ListModels maps it to the wire's v1::ModelState
+// (server/pipeline/model_list.cc).
+enum class ModelState { kLoading, kReady, kFailed, kUnloading };
+// "LOADING", "READY", "FAILED" or "UNLOADING".
+const char* ModelStateName(ModelState state);
+
 struct LoadedModel {
   ModelMetadata metadata;
   std::vector<std::unique_ptr<ModelRunner>> runners;
@@ -103,7 +109,7 @@ class ModelManager : public ModelFinder {
   struct VersionInfo {
     std::string name;
     int64_t version = 0;
-    v1::ModelState state = v1::MODEL_STATE_UNSPECIFIED;
+    ModelState state = ModelState::kLoading;
     std::string reason;                   // why FAILED
     int64_t serving_version = 0;          // FAILED: the newest READY version
     std::shared_ptr<ServedModel> model;   // null unless READY or UNLOADING
@@ -149,7 +155,7 @@ class ModelManager : public ModelFinder {
 
  private:
   struct Version {
-    v1::ModelState state = v1::MODEL_STATE_UNSPECIFIED;
+    ModelState state = ModelState::kLoading;
     std::string reason;
     std::string path;
     FileSignature file;  // the file's when it was last tried

@@ -5,6 +5,25 @@
 
 namespace gcnserve {
 
+namespace {
+
+// The wire's name for the server's own state.
+v1::ModelState WireState(ModelState state) {
+  switch (state) {
+    case ModelState::kLoading:
+      return v1::MODEL_STATE_LOADING;
+    case ModelState::kReady:
+      return v1::MODEL_STATE_READY;
+    case ModelState::kFailed:
+      return v1::MODEL_STATE_FAILED;
+    case ModelState::kUnloading:
+      return v1::MODEL_STATE_UNLOADING;
+  }
+  return v1::MODEL_STATE_UNSPECIFIED;
+}
+
+}  // namespace
+
 void DescribeModels(const ModelManager& models,
                     v1::ListModelsResponse* response) {
   response->set_default_model(models.DefaultModel());
@@ -12,7 +31,7 @@ void DescribeModels(const ModelManager& models,
     v1::ModelVersion* out = response->add_models();
     out->set_name(info.name);
     out->set_version(info.version);
-    out->set_state(info.state);
+    out->set_state(WireState(info.state));
     out->set_state_reason(info.reason);
     out->set_serving_version(info.serving_version);
     if (!info.model) continue;

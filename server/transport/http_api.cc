@@ -538,7 +538,7 @@ std::optional<HttpResponse> HttpApi::V2Model(
     versions.push_back(absl::StrCat(version));
   } else {
     for (const ModelManager::VersionInfo& info : models_->List()) {
-      if (info.name == name && info.state == v1::MODEL_STATE_READY) {
+      if (info.name == name && info.state == ModelState::kReady) {
         versions.push_back(absl::StrCat(info.version));
       }
     }

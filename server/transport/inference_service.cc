@@ -180,7 +180,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     response->add_versions(request->version());
   } else {
     for (const ModelManager::VersionInfo& info : models_->List()) {
-      if (info.name == (*model)->name() && info.state == v1::MODEL_STATE_READY) {
+      if (info.name == (*model)->name() && info.state == ModelState::kReady) {
         response->add_versions(absl::StrCat(info.version));
       }
     }

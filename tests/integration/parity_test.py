@@ -131,7 +131,9 @@ def main() -> int:
             tensor = torch.from_numpy(preprocess(path.read_bytes(), meta["input"]))[None]
             with torch.no_grad():
                 out = model(tensor)
-            expected = torch.softmax(out["logits"], 1)[0].double().numpy()
+            # The server divides the logits by the export's temperature.
+            temperature = meta.get("calibration", {}).get("temperature", 1.0)
+            expected = torch.softmax(out["logits"] / temperature, 1)[0].double().numpy()
             diff = float(np.abs(served - expected).max())
             worst = max(worst, diff)
             points = np.array([[p.get("x", 0.0), p.get("y", 0.0)] for p in answer["response"]["points"]])

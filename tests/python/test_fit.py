@@ -208,21 +208,17 @@ def test_fit_trains_exports_the_next_version_and_is_served(shapes: Path, tmp_pat
         pytest.skip(f"{SERVER} or the Python stubs are not built (scripts/build.sh)")
     module = torch.jit.load(str(model_file))
     images = sorted(p for p in (shapes / "triangle").iterdir())[:4]
-    expected, uncalibrated = [], []
+    expected = []
     with torch.no_grad():
         for path in images:
             x = torch.from_numpy(preprocess(path.read_bytes(), meta["input"]))[None]
             # The server divides the logits by calibration.temperature before the softmax.
             logits = module(x)["logits"]
             expected.append(torch.softmax(logits / temperature_of(meta), 1)[0].numpy())
-            uncalibrated.append(torch.softmax(logits, 1)[0].numpy())
     # Only version 1 in the repository served: the server's newest would be 2.
     import shutil
     shutil.rmtree(repo / "shapes" / "2")
     served = served_probabilities(repo, images, "shapes")
-    if not np.allclose(served, expected, atol=1e-4) and np.allclose(served, uncalibrated, atol=1e-4):
-        # Until the server applies the temperature (issue 22's C++ half); then this line goes.
-        pytest.xfail("the server serves softmax(logits), not softmax(logits / calibration.temperature)")
     for want, got in zip(expected, served):
         np.testing.assert_allclose(got, want, atol=1e-4)
 

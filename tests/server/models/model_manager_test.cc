@@ -203,10 +203,10 @@ TEST_F(ModelManagerTest, SkipsAFailedVersionForTheNextOlderThatLoads) {
   Make();
   ASSERT_TRUE(manager_->Reconcile().ok());
   auto versions = Versions("m");
-  EXPECT_EQ(versions[3].state, v1::MODEL_STATE_FAILED);
+  EXPECT_EQ(versions[3].state, ModelState::kFailed);
   EXPECT_THAT(versions[3].reason, HasSubstr("not a model"));
   EXPECT_EQ(versions[3].serving_version, 2);
-  EXPECT_EQ(versions[2].state, v1::MODEL_STATE_READY);
+  EXPECT_EQ(versions[2].state, ModelState::kReady);
   EXPECT_EQ(versions.count(1), 0u);  // latest-1: one version serves
   EXPECT_EQ(Serving("m"), 2);
 
@@ -215,7 +215,7 @@ TEST_F(ModelManagerTest, SkipsAFailedVersionForTheNextOlderThatLoads) {
   ASSERT_TRUE(manager_->Reconcile().ok());
   EXPECT_EQ(Serving("m"), 1);
   versions = Versions("m");
-  EXPECT_EQ(versions[3].state, v1::MODEL_STATE_FAILED);
+  EXPECT_EQ(versions[3].state, ModelState::kFailed);
   EXPECT_EQ(versions[3].serving_version, 1);
   EXPECT_EQ(loader_.attempts(Path("m", 3)), 1);  // unchanged: not retried
   std::lock_guard<std::mutex> lock(health_mu_);
@@ -231,9 +231,9 @@ TEST_F(ModelManagerTest, LatestTwoMeansTheTwoNewestThatLoad) {
   Make();
   ASSERT_TRUE(manager_->Reconcile().ok());
   auto versions = Versions("m");
-  EXPECT_EQ(versions[4].state, v1::MODEL_STATE_READY);
-  EXPECT_EQ(versions[3].state, v1::MODEL_STATE_FAILED);
-  EXPECT_EQ(versions[2].state, v1::MODEL_STATE_READY);
+  EXPECT_EQ(versions[4].state, ModelState::kReady);
+  EXPECT_EQ(versions[3].state, ModelState::kFailed);
+  EXPECT_EQ(versions[2].state, ModelState::kReady);
   EXPECT_EQ(versions.count(1), 0u);
   EXPECT_EQ(loader_.attempts(Path("m", 1)), 0);
 }
@@ -248,7 +248,7 @@ TEST_F(ModelManagerTest, AVersionInMemoryServesUntilAReplacementLoads) {
   fs::remove_all(repository_ / "m" / "2");
   ASSERT_TRUE(manager_->Reconcile().ok());
   EXPECT_EQ(Serving("m"), 2);
-  EXPECT_EQ(Versions("m")[1].state, v1::MODEL_STATE_FAILED);
+  EXPECT_EQ(Versions("m")[1].state, ModelState::kFailed);
   EXPECT_EQ(Versions("m")[1].serving_version, 2);
   // Once version 1 is fixed, it takes over and version 2 leaves.
   Write("m", 1, "good");
@@ -320,7 +320,7 @@ TEST_F(ModelManagerTest, AnOldVersionUnloadsWhenItsLastRequestLetsGo) {
   std::shared_ptr<Unloaded> unloaded = loader_.unloaded(Path("m", 1));
   EXPECT_FALSE(unloaded->IsSet());
   auto versions = Versions("m");
-  EXPECT_EQ(versions[1].state, v1::MODEL_STATE_UNLOADING);
+  EXPECT_EQ(versions[1].state, ModelState::kUnloading);
   versions.clear();
   // The item is answered: the version unloads, on the unloader's thread.
   in_flight->reset();
@@ -341,19 +341,19 @@ TEST_F(ModelManagerTest, AVersionOnItsWayOutCanLoadAgain) {
   ASSERT_TRUE(held.ok());
   Write("m", 3, "good");
   ASSERT_TRUE(manager_->Reconcile().ok());
-  ASSERT_EQ(Versions("m")[2].state, v1::MODEL_STATE_UNLOADING);
+  ASSERT_EQ(Versions("m")[2].state, ModelState::kUnloading);
   // Version 3 goes again: version 2 loads anew beside its leaving copy.
   fs::remove_all(repository_ / "m" / "3");
   ASSERT_TRUE(manager_->Reconcile().ok());
   EXPECT_EQ(Serving("m"), 2);
   EXPECT_NE(manager_->Find("m", 0)->get(), held->get());
   EXPECT_EQ(loader_.attempts(Path("m", 2)), 2);
-  std::multiset<v1::ModelState> states;
+  std::multiset<ModelState> states;
   for (const auto& info : manager_->List()) {
     if (info.version == 2) states.insert(info.state);
   }
-  EXPECT_EQ(states, (std::multiset<v1::ModelState>{v1::MODEL_STATE_READY,
-                                                   v1::MODEL_STATE_UNLOADING}));
+  EXPECT_EQ(states, (std::multiset<ModelState>{ModelState::kReady,
+                                                   ModelState::kUnloading}));
 }
 
 TEST_F(ModelManagerTest, AScanThatMeetsAChangingRepositoryIsMadeAgain) {
@@ -455,10 +455,10 @@ TEST_F(ModelManagerTest, ChangedSettingsReloadTheVersionsLoaded) {
   // after its runner is freed, as its entry goes last.
   int ready = 0;
   for (const ModelManager::VersionInfo& info : manager_->List()) {
-    if (info.state == v1::MODEL_STATE_READY) {
+    if (info.state == ModelState::kReady) {
       ++ready;
     } else {
-      EXPECT_EQ(info.state, v1::MODEL_STATE_UNLOADING);
+      EXPECT_EQ(info.state, ModelState::kUnloading);
     }
   }
   EXPECT_EQ(ready, 1);
