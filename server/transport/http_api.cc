@@ -12,12 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "proto/graph_detail.h"
 #include "server/base/bounded_json.h"
 #include "server/base/bounded_text.h"
 #include "server/pipeline/model_list.h"
@@ -150,14 +150,12 @@ absl::StatusOr<v1::ClassifyRequest> RequestFromQuery(const HttpRequest& http) {
     } else if (name == "request_id") {
       request.set_request_id(value);
     } else if (name == "graph") {
-      v1::GraphDetail graph;
-      std::string upper = absl::AsciiStrToUpper(value);
-      if (!v1::GraphDetail_Parse(upper, &graph) &&
-          !v1::GraphDetail_Parse("GRAPH_DETAIL_" + upper, &graph)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "query parameter graph='", value, "'; allowed: none, points, full"));
+      absl::StatusOr<v1::GraphDetail> graph = ParseGraphDetail(value);
+      if (!graph.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("query parameter ", graph.status().message()));
       }
-      request.set_graph(graph);
+      request.set_graph(*graph);
     } else if (name == "version" || name == "top_k" ||
                name == "max_edges_per_node") {
       if (absl::Status s = ReadInt(name, value, &number); !s.ok()) return s;
