@@ -5,7 +5,8 @@
 //   gcnserve_device_check [--max-batch-size N] [--seconds S] [--inputs FILE]
 //                         [--intra-op-threads N] [--tolerance T] EXPORT...
 //
-// Every batch size from 1 to --max-batch-size (default: the server's) runs
+// Every batch size from 1 to --max-batch-size (default 16, the server's on
+// CUDA; on the CPU it chooses one per model from its warm-up) runs
 // once on each device, the module optimized for inference as the server
 // runs it. On the CPU each row of a batch is held to the same image run
 // alone, and to the export as saved (not optimized) for the same batch; on
@@ -37,14 +38,13 @@
 #include "absl/strings/str_format.h"
 #include "bench/forward_throughput.h"
 #include "bench/output_comparison.h"
-#include "server/app/server_options.h"
 #include "server/runner/torch_model_runner.h"
 
 namespace gcnserve {
 namespace {
 
 struct Flags {
-  int max_batch_size = 0;  // 0: the server's default
+  int max_batch_size = 16;  // the server's on CUDA (ModelConfig::kCudaBatch)
   double seconds = 0.5;
   std::string inputs;
   int intra_op_threads = 0;  // 0: one per core, as the server
@@ -223,7 +223,6 @@ bool CheckExport(const std::string& path, const Flags& flags, bool cuda) {
 
 int Main(int argc, char** argv) {
   Flags flags;
-  flags.max_batch_size = ServerOptions().max_batch_size;  // header only
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
