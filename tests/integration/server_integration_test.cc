@@ -195,6 +195,25 @@ TEST_F(ServerTest, GraphNoneReturnsClassesOnly) {
   EXPECT_FALSE(response.has_adjacency());
 }
 
+// With --max-batch-size 0 (the default) each model's batch size comes from
+// its own warm-up timings: a power of two up to 64, and ListModels says so.
+TEST_F(ServerTest, TheDefaultBatchSizeIsChosenFromTheModelsWarmUp) {
+  ServerOptions options = Options();
+  options.max_batch_size = 0;
+  Start(options);
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(client_->ListModels(&models).ok());
+  ASSERT_GE(models.models_size(), 1);
+  const v1::ModelVersion& model = models.models(0);
+  const int batch = model.max_batch_size();
+  EXPECT_GE(batch, 1);
+  EXPECT_LE(batch, 64);
+  EXPECT_EQ(batch & (batch - 1), 0) << batch;
+  EXPECT_THAT(model.execution(),
+              HasSubstr("max batch " + std::to_string(batch) + " chosen from warm-up"));
+  EXPECT_TRUE(Classify(Request(SampleImage())).ok());
+}
+
 TEST_F(ServerTest, HealthIsServingAfterStart) {
   Start(Options());
   EXPECT_EQ(Health(""), HealthResponse::SERVING);
@@ -438,6 +457,9 @@ TEST_F(ServerTest, BrokenModelFilesAreSkippedAndCounted) {
   EXPECT_EQ(good.num_points(), 8);
   EXPECT_EQ(good.architecture(), "model3");
   EXPECT_EQ(good.max_batch_size(), 8);
+  EXPECT_GE(good.instances(), 1);
+  EXPECT_THAT(good.execution(), HasSubstr("max batch 8 as configured"));
+  EXPECT_THAT(good.execution(), HasSubstr("over one copy of the weights"));
   EXPECT_EQ(models.default_model(), "good");
   v1::ClassifyRequest request = Request(SampleImage());
   request.set_model("garbage");
