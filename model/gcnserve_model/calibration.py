@@ -146,26 +146,12 @@ def logits_and_labels(model: Any, batches: Iterable[Tuple[Tensor, Tensor]]) -> T
     return torch.cat(logits), torch.cat(labels)
 
 
-def fashion_mnist_labelled_batches(meta_input: Mapping[str, Any], split: str = "val", limit: Optional[int] = None,
-                                   batch_size: int = 250) -> Iterable[Tuple[Tensor, Tensor]]:
-    """Fashion-MNIST's `split` as (inputs, labels) batches, preprocessed as the server does."""
-    from .data import load_images
-    from .preprocess import preprocess_image
-    images, labels, _ = load_images(split)
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
-        yield (torch.from_numpy(np.stack([preprocess_image(img, meta_input) for img in chunk])),
-               torch.from_numpy(labels[start:start + batch_size].astype(np.int64)))
-
-
 def rewrite_with_calibration(path: Path, split: str = "val", limit: Optional[int] = None) -> Dict[str, Any]:
     """Fits T on Fashion-MNIST's `split` for the export at `path` and writes
     it into its gcnserve.json, in place; a drift reference there is computed
     again from the calibrated probabilities (same split). Weights untouched."""
     from .metadata import rewrite_metadata
-    from .reference import compute_reference, fashion_mnist_batches
+    from .reference import compute_reference, fashion_mnist_batches, fashion_mnist_labelled_batches
 
     def change(meta: Dict[str, Any], module: Any) -> Dict[str, Any]:
         inp = meta["input"]

@@ -29,11 +29,11 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .calibration import Calibrated, calibrate, fashion_mnist_labelled_batches, logits_and_labels
+from .calibration import Calibrated, calibrate, logits_and_labels
 from .config import ARCHITECTURES, FASHION_MNIST_LABELS, PRESETS_BY_ARCH, ModelConfig, preset
 from .metadata import METADATA_FILE, build_metadata, validate_metadata
 from .models import build_model
-from .reference import compute_reference, fashion_mnist_batches
+from .reference import compute_reference, fashion_mnist_batches, fashion_mnist_labelled_batches
 
 MODEL_FILE = "model.pt"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -219,7 +219,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
     parser.add_argument("--reference", choices=("val", "none"),
                         help="drift reference of the answers on Fashion-MNIST's validation split, or none "
-                             "(default: val with the Fashion-MNIST labels, none with --labels)")
+                             "(default: val for a --checkpoint with the Fashion-MNIST labels; none otherwise, "
+                             "as random weights' answers are no reference for a trained model's traffic)")
     parser.add_argument("--calibration", choices=("val", "none"),
                         help="fit a temperature on Fashion-MNIST's validation split (calibration.py) and record it "
                              "(default: val for a --checkpoint with the Fashion-MNIST labels; none otherwise, as "
@@ -238,11 +239,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         model = build_model(config)
         if state is not None:
             model.load_state_dict(state)
-        reference = args.reference or ("none" if args.labels else "val")
+        trained_on_fashion_mnist = state is not None and not args.labels
+        reference = args.reference or ("val" if trained_on_fashion_mnist else "none")
         meta_input = build_metadata(config, "m", labels, args.dataset)["input"]
         batches = fashion_mnist_batches(meta_input) if reference == "val" else None
         calibration = None
-        if (args.calibration or ("val" if state is not None and not args.labels else "none")) == "val":
+        if (args.calibration or ("val" if trained_on_fashion_mnist else "none")) == "val":
             if args.labels:
                 raise ValueError("--calibration val fits on Fashion-MNIST's validation split: not with --labels")
             calibration = calibrate(*logits_and_labels(model, fashion_mnist_labelled_batches(meta_input)))

@@ -34,7 +34,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -143,17 +143,32 @@ def validate_reference(reference: Any, num_classes: int, has_graph: bool) -> Non
             raise ValueError(f"reference signal {name!r}: fractions must be shares summing to 1")
 
 
-def fashion_mnist_batches(meta_input: Mapping[str, Any], split: str = "val", limit: Optional[int] = None,
-                          batch_size: int = 250) -> Iterable[torch.Tensor]:
-    """Fashion-MNIST's `split` preprocessed as the server does, in batches."""
+def offline_batch_size(meta_input: Mapping[str, Any]) -> int:
+    """Images per batch for the offline passes over a split: 250 at 64x64,
+    fewer as the input grows (the same pixels a batch), so that a 224x224
+    model's activations fit in memory (at 250 a batch they did not)."""
+    return max(1, 250 * 64 * 64 // (int(meta_input["height"]) * int(meta_input["width"])))
+
+
+def fashion_mnist_labelled_batches(meta_input: Mapping[str, Any], split: str = "val", limit: Optional[int] = None
+                                   ) -> Iterable[Tuple[torch.Tensor, torch.Tensor]]:
+    """Fashion-MNIST's `split` as (inputs, labels) batches, preprocessed as the server does."""
     from .data import load_images
     from .preprocess import preprocess_image
-    images = load_images(split)[0]
+    images, labels, _ = load_images(split)
     if limit is not None:
-        images = images[:limit]
+        images, labels = images[:limit], labels[:limit]
+    batch_size = offline_batch_size(meta_input)
     for start in range(0, len(images), batch_size):
-        yield torch.from_numpy(np.stack([preprocess_image(img, meta_input) for img in
-                                         images[start:start + batch_size]]))
+        yield (torch.from_numpy(np.stack([preprocess_image(img, meta_input) for img in
+                                          images[start:start + batch_size]])),
+               torch.from_numpy(labels[start:start + batch_size].astype(np.int64)))
+
+
+def fashion_mnist_batches(meta_input: Mapping[str, Any], split: str = "val", limit: Optional[int] = None
+                          ) -> Iterable[torch.Tensor]:
+    """Fashion-MNIST's `split` preprocessed as the server does, in batches."""
+    return (inputs for inputs, _ in fashion_mnist_labelled_batches(meta_input, split, limit))
 
 
 def rewrite_with_reference(path: Path, split: str = "val", limit: Optional[int] = None) -> Dict[str, Any]:

@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 python=${GCNSERVE_PYTHON:-/usr/bin/python3}
 export PYTHONPATH="$here/../../model"
 rm -rf "$out/repository" "$out/faulty_repository" "$out/samples" "$out/drift_samples"
-"$python" -m gcnserve_model.export --preset tiny --repository "$out/repository" --seed 0
+"$python" -m gcnserve_model.export --preset tiny --repository "$out/repository" --seed 0 --reference val
 mkdir -p "$out/faulty_repository"
 cp -r "$out/repository/model3" "$out/faulty_repository/"
 "$python" "$here/make_faulty_model.py" "$out/repository/model3/1/model.pt" "$out/faulty_repository"

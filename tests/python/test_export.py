@@ -103,6 +103,25 @@ def test_cli(tmp_path: Path, capsys) -> None:
     assert "exists" in capsys.readouterr().err
 
 
+def test_cli_random_weights_default_to_no_reference_nor_calibration(tmp_path: Path) -> None:
+    # Random weights' answers are no reference for traffic and have nothing
+    # to calibrate; each is asked for by name.
+    assert export.main(["--preset", "tiny", "--repository", str(tmp_path)]) == 0
+    _, meta = load(tmp_path / "model3" / "1" / "model.pt")
+    assert "reference" not in meta and "calibration" not in meta
+    assert export.main(["--preset", "tiny", "--repository", str(tmp_path), "--version", "2", "--reference", "val"]) == 0
+    _, meta = load(tmp_path / "model3" / "2" / "model.pt")
+    assert meta["reference"]["images"] == 5000 and "calibration" not in meta
+
+
+def test_offline_batches_hold_the_same_pixels_at_any_input_size() -> None:
+    from gcnserve_model.reference import offline_batch_size
+    assert offline_batch_size({"height": 64, "width": 64}) == 250
+    assert offline_batch_size({"height": 28, "width": 28}) > 250
+    assert offline_batch_size({"height": 224, "width": 224}) == 20
+    assert offline_batch_size({"height": 4096, "width": 4096}) == 1
+
+
 def test_cli_loads_a_checkpoint(tmp_path: Path, tiny_config) -> None:
     torch.manual_seed(42)
     from gcnserve_model.models import build_model
