@@ -8,9 +8,18 @@
 // --screenshot, saves the page with an image; with --empty-screenshot,
 // before one.
 //
+// With --relations DIR (images of gcnserve_model.relations, with their
+// objects.json) and --colour-repository (a repository serving `relations`,
+// the bundled model/repository), a second server serves that repository and
+// the page, with `relations` picked, shows each colour image in its own
+// colours (read back from the page's pixels), the answer's points inside
+// it, each visible over whatever it covers, and a legend true to the
+// drawing; --relations-screenshot saves that page.
+//
 // usage: node viewer_test.cjs --server GCNSERVE --repository DIR
 //          --image FILE --tools NODE_DIR [--screenshot OUT.png]
 //          [--empty-screenshot EMPTY.png]
+//          [--relations DIR --colour-repository DIR [--relations-screenshot OUT.png]]
 'use strict';
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -24,6 +33,9 @@ for (let i = 2; i < process.argv.length; i += 2) {
 for (const needed of ['server', 'repository', 'image', 'tools']) {
   if (!args[needed]) throw new Error(`--${needed} is required`);
 }
+if (args.relations && !args['colour-repository']) {
+  throw new Error('--relations needs --colour-repository');
+}
 const { chromium } = require(path.resolve(args.tools, 'node_modules', 'playwright-core'));
 
 let failures = 0;
@@ -34,9 +46,9 @@ function check(ok, what) {
 
 // gcnserve on 127.0.0.1 with every port picked by the kernel; resolves with
 // the HTTP port from the start-up line ("..., HTTP port N, metrics off").
-function startServer() {
+function startServer(repository) {
   const server = spawn(args.server, [
-    '--model-repository', args.repository, '--grpc-address', '127.0.0.1:0',
+    '--model-repository', repository, '--grpc-address', '127.0.0.1:0',
     '--metrics-address', '', '--http-address', '127.0.0.1:0',
     '--intra-op-threads', '1', '--drain-timeout-s', '5',
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -55,8 +67,230 @@ function startServer() {
   });
 }
 
+// A page of `context` that may fetch from `base` (and blob: and data: URLs)
+// only; what else it asks for is aborted and listed in `elsewhere`.
+async function openPage(context, base) {
+  const page = context.pages().find((p) => p.url() === 'about:blank') || await context.newPage();
+  const elsewhere = [];
+  await page.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(base) || url.startsWith('blob:') || url.startsWith('data:')) {
+      return route.continue();
+    }
+    elsewhere.push(url);
+    return route.abort();
+  });
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  return { page, elsewhere, errors };
+}
+
+// Reads three PNGs back in the page, all of the drawn image's box: the
+// source image (w x h), the page's pixels with the marks hidden (`bare`)
+// and with them (`marked`), both in CSS pixels (device scale 1). Returns,
+// for the bare drawing against the source, sampled at the middle of each
+// source pixel's square: the mean and largest channel error; the largest
+// R - B and B - R inside each of `boxes`; and for each point ({x, y, r} in
+// the drawing's pixels) the largest luminance change from bare to marked
+// within r of its middle, the lightest and darkest luminance there, and
+// the colour distance at its middle.
+function readPixels({ source, bare, marked, w, h, boxes, points }) {
+  const decode = async (b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }),
+      { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+    const canvas = document.createElement('canvas');
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const g = canvas.getContext('2d');
+    g.drawImage(bitmap, 0, 0);
+    const data = g.getImageData(0, 0, bitmap.width, bitmap.height).data;
+    const at = (x, y) => {
+      const i = 4 * (Math.min(bitmap.height - 1, Math.max(0, Math.floor(y))) * bitmap.width +
+                     Math.min(bitmap.width - 1, Math.max(0, Math.floor(x))));
+      return [data[i], data[i + 1], data[i + 2]];
+    };
+    return { width: bitmap.width, height: bitmap.height, at };
+  };
+  const lum = ([r, g, b]) => 0.299 * r + 0.587 * g + 0.114 * b;
+  return Promise.all([decode(source), decode(bare), decode(marked)]).then(([src, b, m]) => {
+    const sx = b.width / w, sy = b.height / h;
+    const shown = (x, y) => b.at((x + 0.5) * sx, (y + 0.5) * sy);
+    let total = 0, worst = 0, spread = 0;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const s = src.at(x, y), d = shown(x, y);
+        for (let c = 0; c < 3; c++) {
+          const e = Math.abs(s[c] - d[c]);
+          total += e;
+          worst = Math.max(worst, e);
+        }
+        spread = Math.max(spread, Math.abs(d[0] - d[2]));
+      }
+    }
+    const inBoxes = boxes.map(([x0, y0, x1, y1]) => {
+      let redness = -255, blueness = -255;
+      for (let y = y0; y < y1; y++) {
+        for (let x = x0; x < x1; x++) {
+          const [r, , bl] = shown(x, y);
+          redness = Math.max(redness, r - bl);
+          blueness = Math.max(blueness, bl - r);
+        }
+      }
+      return { redness, blueness };
+    });
+    const marks = points.map((p) => {
+      let contrast = 0, light = 0, dark = 255;
+      for (let y = Math.floor(p.y - p.r); y <= Math.ceil(p.y + p.r); y++) {
+        for (let x = Math.floor(p.x - p.r); x <= Math.ceil(p.x + p.r); x++) {
+          if ((x - p.x) ** 2 + (y - p.y) ** 2 > p.r * p.r) continue;
+          if (x < 0 || y < 0 || x >= b.width || y >= b.height) continue;
+          const l = lum(m.at(x, y));
+          contrast = Math.max(contrast, Math.abs(l - lum(b.at(x, y))));
+          light = Math.max(light, l);
+          dark = Math.min(dark, l);
+        }
+      }
+      const u = m.at(p.x, p.y), v = b.at(p.x, p.y);
+      const middle = Math.hypot(u[0] - v[0], u[1] - v[1], u[2] - v[2]);
+      return { contrast, light, dark, middle };
+    });
+    return { meanError: total / (3 * w * h), worstError: worst, spread, inBoxes, marks };
+  });
+}
+
+// The `relations` model's colour images in the viewer, on a second server
+// over --colour-repository.
+async function checkRelations(context) {
+  const { server, port } = await startServer(args['colour-repository']);
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const objects = JSON.parse(fs.readFileSync(path.join(args.relations, 'objects.json'), 'utf8'));
+    const names = Object.keys(objects).sort();
+    check(names.length > 0, `${names.length} relations images to show`);
+    const { page, elsewhere, errors } = await openPage(context, base);
+    await page.goto(`${base}/`);
+    await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
+    const offered = await page.$$eval('#model option', (o) => o.map((x) => x.value));
+    check(offered.includes('relations'), `the model list offers relations (${offered.join(' ')})`);
+    await page.selectOption('#model', 'relations');
+
+    for (const [n, name] of names.entries()) {
+      const file = path.join(args.relations, ...name.split('/'));
+      const source = fs.readFileSync(file);
+      // What the API answers for it, to hold the page to.
+      const answer = await (await fetch(`${base}/v1/classify?model=relations&top_k=5&graph=full`, {
+        method: 'POST', headers: { 'Content-Type': 'image/png' }, body: source,
+      })).json();
+      const asked = page.waitForRequest((r) => r.url().startsWith(`${base}/v1/classify?`));
+      await page.mouse.move(0, 0);
+      await page.setInputFiles('#file', file);
+      const model = new URL((await asked).url()).searchParams.get('model');
+      // busy from the choice until the answer is drawn
+      await page.waitForFunction(() => document.body.dataset.state === 'ready', null,
+        { timeout: 60000 });
+      const what = `relations ${name}`;
+      check(model === 'relations' && answer.imageWidth === 64 && answer.imageHeight === 64,
+        `${what}: the page asks ${model}, which sees ${answer.imageWidth}x${answer.imageHeight}`);
+      check(await page.$eval('[data-fact="model"]', (e) => e.textContent) === 'relations',
+        `${what}: the page says relations answered`);
+      const w = answer.imageWidth, h = answer.imageHeight;
+
+      // The points: the answer's, at its pixels, each inside the image.
+      const drawn = await page.$$eval('#overlay circle.point', (cs) => cs.map((c) => {
+        const r = c.getBoundingClientRect();
+        return { cx: Number(c.getAttribute('cx')), cy: Number(c.getAttribute('cy')),
+          fill: c.getAttribute('fill'), level: Number(c.dataset.level),
+          x: r.x + r.width / 2, y: r.y + r.height / 2, r: r.width / 2 };
+      }));
+      check(answer.points.length > 0 && drawn.length === answer.points.length,
+        `${what}: the page draws ${drawn.length} points, the answer has ${answer.points.length}`);
+      check(drawn.every((p, i) => Math.abs(p.cx - (answer.points[i].x || 0)) < 1e-3 &&
+                                  Math.abs(p.cy - (answer.points[i].y || 0)) < 1e-3),
+        `${what}: each point sits at the answer's x, y`);
+      const rect = await page.$eval('#overlay image', (e) => e.getBoundingClientRect().toJSON());
+      const outside = drawn.filter((p) => !(p.cx >= 0 && p.cx <= w && p.cy >= 0 && p.cy <= h &&
+        p.x >= rect.x && p.x <= rect.x + rect.width && p.y >= rect.y && p.y <= rect.y + rect.height));
+      check(outside.length === 0, `${what}: every point lies inside the image (${outside.length} outside)`);
+      check(rect.width > 200 && Math.abs(rect.width - rect.height) < 1,
+        `${what}: the image is drawn square and large (${rect.width}x${rect.height})`);
+
+      // The page's pixels of the image's box, without the marks and with.
+      const clip = { x: rect.x, y: rect.y, width: rect.width, height: rect.height };
+      const marks = (shown) => page.$$eval('#overlay .points, #overlay .edges', (gs, v) => {
+        for (const g of gs) g.style.visibility = v;
+      }, shown ? '' : 'hidden');
+      await marks(false);
+      const bare = await page.screenshot({ clip });
+      await marks(true);
+      const marked = await page.screenshot({ clip });
+      if (n === 0 && args['relations-screenshot']) {
+        await page.screenshot({ path: args['relations-screenshot'], fullPage: true });
+        console.log(`relations screenshot: ${args['relations-screenshot']}`);
+      }
+      const [red, blue] = objects[name];
+      const px = await page.evaluate(readPixels, {
+        source: source.toString('base64'), bare: bare.toString('base64'),
+        marked: marked.toString('base64'), w, h, boxes: [red, blue],
+        points: drawn.map((p) => ({ x: p.x - rect.x, y: p.y - rect.y, r: p.r + 3 })),
+      });
+      check(px.meanError < 3 && px.worstError < 24,
+        `${what}: the image is drawn in its own pixels (mean channel error ${px.meanError.toFixed(2)}, ` +
+        `largest ${px.worstError})`);
+      check(px.spread > 120 && px.inBoxes[0].redness > 100 && px.inBoxes[1].blueness > 100,
+        `${what}: the image shows in colour (largest |R - B| ${px.spread}; red object R - B ` +
+        `${px.inBoxes[0].redness}, blue object B - R ${px.inBoxes[1].blueness})`);
+      // Each point shows over whatever it covers: somewhere in its circle
+      // or within 3 px of it (its outline) the luminance moves by 100 or
+      // more, and its middle is not the image's colour. And it would on
+      // any other colour: its mark holds a light (200 or more) and a dark
+      // (60 or less) luminance, whatever the image has there.
+      const faint = px.marks.map((m, i) => [i, m]).filter(([, m]) => m.contrast < 100 || m.middle < 40);
+      const oneTone = px.marks.map((m, i) => [i, m]).filter(([, m]) => m.light < 200 || m.dark > 60);
+      check(oneTone.length === 0,
+        `${what}: every point is outlined light and dark (darkest of the lightest ` +
+        `${Math.min(...px.marks.map((m) => m.light)).toFixed(0)}, lightest of the darkest ` +
+        `${Math.max(...px.marks.map((m) => m.dark)).toFixed(0)})` +
+        (oneTone.length ? `; not: ${oneTone.map(([i]) => i).join(' ')}` : ''));
+      const inside = (box, p) => p.cx >= box[0] && p.cx < box[2] && p.cy >= box[1] && p.cy < box[3];
+      check(faint.length === 0,
+        `${what}: every point stands out from the image under it (least luminance change ` +
+        `${Math.min(...px.marks.map((m) => m.contrast)).toFixed(0)}, least colour change at the middle ` +
+        `${Math.min(...px.marks.map((m) => m.middle)).toFixed(0)}; ${drawn.filter((p) => inside(red, p)).length} ` +
+        `points on the red object, ${drawn.filter((p) => inside(blue, p)).length} on the blue)` +
+        (faint.length ? `; faint: ${faint.map(([i]) => i).join(' ')}` : ''));
+
+      // The legend: a swatch per level drawn, in the points' colours, and
+      // the edges per point the slider sets.
+      const legend = await page.$eval('#legend', (l) => ({
+        text: l.textContent,
+        swatches: [...l.querySelectorAll('.swatch[data-level]')].map((s) =>
+          ({ level: Number(s.dataset.level), colour: getComputedStyle(s).backgroundColor })),
+      }));
+      const rgb = (hex) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
+      const levels = [...new Set(drawn.map((p) => p.level))].sort((a, b) => a - b);
+      check(JSON.stringify(legend.swatches.map((s) => s.level)) === JSON.stringify(levels) &&
+            legend.swatches.every((s) => drawn.filter((p) => p.level === s.level)
+              .every((p) => rgb(p.fill) === s.colour)),
+        `${what}: the legend has a swatch per level drawn, in its points' colour (${levels.join(' ')})`);
+      const perPoint = await page.$eval('#edges', (s) => s.value);
+      check(legend.text.includes(`each point's ${perPoint} strongest edge`),
+        `${what}: the legend names the ${perPoint} edges per point drawn`);
+    }
+    await page.$eval('#edges', (s) => { s.value = '0'; s.dispatchEvent(new Event('input')); });
+    const zero = await page.$eval('#legend', (l) => l.textContent);
+    check(zero.includes('No edges drawn') && await page.$$eval('#overlay .edge', (e) => e.length) === 0,
+      `with no edges per point, none are drawn and the legend says so`);
+    check(elsewhere.length === 0, `relations: nothing fetched from elsewhere ${elsewhere.join(' ')}`);
+    check(errors.length === 0, `relations: no script errors ${errors.join('; ')}`);
+    await page.close();
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
 async function main() {
-  const { server, port } = await startServer();
+  const { server, port } = await startServer(args.repository);
   const base = `http://127.0.0.1:${port}`;
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gcnserve-viewer-'));
   let context;
@@ -78,18 +312,7 @@ async function main() {
         '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync'],
     });
-    const page = context.pages()[0] || await context.newPage();
-    const elsewhere = [];
-    await page.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith(base) || url.startsWith('blob:') || url.startsWith('data:')) {
-        return route.continue();
-      }
-      elsewhere.push(url);
-      return route.abort();
-    });
-    const errors = [];
-    page.on('pageerror', (error) => errors.push(error.message));
+    const { page, elsewhere, errors } = await openPage(context, base);
 
     await page.goto(`${base}/`);
     await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
@@ -237,6 +460,7 @@ async function main() {
       await page.screenshot({ path: args.screenshot, fullPage: true });
       console.log(`screenshot: ${args.screenshot}`);
     }
+    if (args.relations) await checkRelations(context);
   } finally {
     if (context) await context.close();
     server.kill('SIGTERM');

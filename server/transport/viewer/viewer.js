@@ -4,7 +4,11 @@
 'use strict';
 (() => {
   const SVG = 'http://www.w3.org/2000/svg';
-  const LEVEL_COLOURS = ['#ff7a1a', '#27c4f5', '#b36bff', '#3ddc84', '#ff4fa3'];
+  // Feature levels; the first three (model1's and relations' levels) in
+  // hues that relations' objects (red, blue, green, yellow, cyan, white,
+  // grey) do not use.
+  const LEVEL_COLOURS = ['#ff7a1a', '#b36bff', '#ff4fa3', '#27c4f5', '#3ddc84'];
+  const RING = 0.35;  // a point's white ring, in hundredths of the image's longer side
   const $ = (id) => document.getElementById(id);
   const state = { models: [], defaultModel: '', blob: null, url: null, answer: null, seq: 0 };
 
@@ -13,6 +17,10 @@
     for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
     if (parent) parent.appendChild(node);
     return node;
+  }
+
+  function levelColour(level) {
+    return LEVEL_COLOURS[level % LEVEL_COLOURS.length];
   }
 
   function say(text, isError) {
@@ -204,11 +212,15 @@
     a.points.forEach((p, i) => {
       const s = hi > lo ? ((p.score || 0) - lo) / (hi - lo) : 1;
       const level = p.level || 0;
+      const at = { cx: p.x || 0, cy: p.y || 0, r: (unit * (1 + 2.5 * s)).toFixed(3) };
+      // A dark ring outside a white one: whatever the colour under a point
+      // (a red or blue object, a white, yellow or cyan distractor, a black
+      // background), one of the two stands out. Each point's halo comes
+      // just before it, so overlapping points stay apart.
+      svg('circle', { class: 'halo', ...at, 'stroke-width': (unit * RING * 3).toFixed(3) }, points);
       const circle = svg('circle', {
-        class: 'point', cx: p.x || 0, cy: p.y || 0, r: (unit * (1 + 2.5 * s)).toFixed(3),
-        'stroke-width': (unit * 0.3).toFixed(3),
-        fill: LEVEL_COLOURS[level % LEVEL_COLOURS.length],
-        'data-index': i, 'data-level': level,
+        class: 'point', ...at, 'stroke-width': (unit * RING).toFixed(3),
+        fill: levelColour(level), 'data-index': i, 'data-level': level,
       }, points);
       svg('title', {}, circle).textContent =
         `point ${i}: (${(p.x || 0).toFixed(1)}, ${(p.y || 0).toFixed(1)}), score ${(p.score || 0).toFixed(3)}, level ${level}`;
@@ -218,16 +230,28 @@
     const k = a.points.length;
     $('edges').max = String(Math.max(0, k - 1));
     drawEdges(a, edges, unit);
-    const levels = [...new Set(a.points.map((p) => p.level || 0))].sort();
-    $('legend').innerHTML = '';
-    $('legend').append('Radius: attention score. Colour: feature level');
+  }
+
+  // What is drawn, as drawn: a swatch per feature level present (outlined
+  // as the points are) and the number of edges per point the slider sets.
+  function drawLegend(a, n) {
+    const levels = [...new Set(a.points.map((p) => p.level || 0))].sort((x, y) => x - y);
+    const legend = $('legend');
+    legend.replaceChildren('Radius: attention score. Colour: feature level');
     for (const level of levels) {
       const swatch = document.createElement('span');
       swatch.className = 'swatch';
-      swatch.style.background = LEVEL_COLOURS[level % LEVEL_COLOURS.length];
-      $('legend').append(swatch, String(level));
+      swatch.dataset.level = level;
+      swatch.style.background = levelColour(level);
+      legend.append(swatch, String(level));
     }
-    $('legend').append('. Lines: each point\'s strongest edges.');
+    if (n === 0) {
+      legend.append('. No edges drawn (0 per point).');
+      return;
+    }
+    const line = document.createElement('span');
+    line.className = 'swatch line';
+    legend.append('. Lines', line, `: each point's ${n} strongest edge${n === 1 ? '' : 's'}.`);
   }
 
   function drawEdges(a, group, unit) {
@@ -238,13 +262,19 @@
     const top = Math.max(1e-9, ...edges.map((e) => e[2]));
     for (const [i, j, w] of edges) {
       const p = a.points[i], q = a.points[j];
+      const width = unit * (0.25 + 0.6 * w / top);
+      const opacity = (0.25 + 0.75 * w / top).toFixed(3);
+      const ends = { x1: p.x || 0, y1: p.y || 0, x2: q.x || 0, y2: q.y || 0 };
+      // A dark casing under the line, as the points' halo: a yellow line
+      // on a yellow object still shows.
+      svg('line', { class: 'casing', ...ends, 'stroke-width': (width + unit * RING * 2).toFixed(3),
+        'stroke-opacity': opacity }, group);
       svg('line', {
-        class: 'edge', x1: p.x || 0, y1: p.y || 0, x2: q.x || 0, y2: q.y || 0,
-        'stroke-width': (unit * (0.25 + 0.6 * w / top)).toFixed(3),
-        'stroke-opacity': (0.25 + 0.75 * w / top).toFixed(3),
+        class: 'edge', ...ends, 'stroke-width': width.toFixed(3), 'stroke-opacity': opacity,
         'data-i': i, 'data-j': j,
       }, group);
     }
+    drawLegend(a, n);
   }
 
   // Blue (weak) to yellow (strong), through teal and green.
