@@ -65,9 +65,9 @@ ABSL_FLAG(int, instances, ServerOptions().instances,
           "shared copy of the weights; 0: one per usable core on CPU (CPU "
           "affinity, capped by a cgroup CPU quota); one on CUDA");
 ABSL_FLAG(int, intra_op_threads, ServerOptions().intra_op_threads,
-          "LibTorch threads per instance's forward pass, fixed; 0: they follow "
-          "the load, a lone batch on every usable core and each of several "
-          "running batches on its share of them");
+          "LibTorch threads per instance's forward pass, fixed; 0: each "
+          "instance's share of the usable cores, and where the warm-up timed a "
+          "lone batch faster on every core, a lone batch on all of them");
 ABSL_FLAG(int, preprocess_threads, ServerOptions().preprocess_threads,
           "threads that decode and resize images; 0: one per usable core "
           "(CPU affinity, capped by a cgroup CPU quota)");

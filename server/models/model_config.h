@@ -61,10 +61,12 @@ struct ModelConfig {
   // LibTorch threads per instance: `intra_op_threads`, or when 0 the cores
   // divided among the instances (at least 1).
   int ThreadsPerInstance(int cores) const;
-  // With `intra_op_threads` 0 on the CPU the threads follow the load
-  // instead: each batch runs on the cores divided among the instances
-  // running a batch at that moment, so a lone request uses every core and a
-  // busy model one core per instance (ServedModel::Options::shared_cores).
+  // With `intra_op_threads` 0 on the CPU the threads may follow the load
+  // instead, where the loader timed a lone batch faster on every core
+  // (torch_loader.h): each batch runs on the cores divided among the
+  // instances running a batch at that moment, so a lone request uses every
+  // core and a busy model one core per instance
+  // (ServedModel::Options::shared_cores).
   bool ThreadsFollowLoad() const { return intra_op_threads == 0 && device == "cpu"; }
 
   // How many of the candidates are served: N for {"latest": N}, all for

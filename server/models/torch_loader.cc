@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/base/log.h"
 #include "server/base/status_macros.h"
 #include "server/models/file_digest.h"
@@ -34,13 +35,15 @@ absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
   loaded.metadata.digest = digest;
   loaded.optimized = runner->optimized();
   const bool cpu = config.device == "cpu";
-  const bool follow_load = config.ThreadsFollowLoad();
+  const bool follow_load = config.ThreadsFollowLoad() && cores > share;
+  double batch1_share = 0;  // seconds of a batch-1 pass on `share` threads
   if (config.batching.max_batch_size == 0 && cpu) {
     // Timed on one instance's share of the cores, as batches run under load.
     GCN_ASSIGN_OR_RETURN(
         TorchModelRunner::Choice choice,
         runner->WarmUpChoosingBatchSize(ModelConfig::kLargestChosenBatch));
     loaded.max_batch_size = choice.chosen;
+    batch1_share = 1 / choice.images_per_s.front();
     std::string rates;
     for (size_t i = 0; i < choice.sizes.size(); ++i) {
       absl::StrAppend(&rates, i ? ", " : "", choice.sizes[i], ": ",
@@ -60,21 +63,37 @@ absl::StatusOr<LoadedModel> LoadTorchModel(const std::string& path,
                     config.batching.max_batch_size > 0 ? " as configured"
                                                        : " (CUDA's default)");
   }
-  if (follow_load && cores > share) {
-    // A lone request's pass runs on every core: warm that thread count too.
+  std::string threads = absl::StrCat(share, " thread(s) each",
+                                     config.intra_op_threads > 0 ? " as configured" : "");
+  if (follow_load) {
+    // A lone request's batch runs on every core where that is faster, timed
+    // here with the pause lone requests leave between passes: a light
+    // model's pass can take longer on several threads than on one (the
+    // sleeping threads are woken at every operator), a heavy one's much less.
+    // On one thread the pause changes nothing (no other thread to wake).
+    if (batch1_share == 0) {
+      GCN_ASSIGN_OR_RETURN(batch1_share, runner->TimeBatch(1));
+    }
     runner->SetThreads(cores);
-    GCN_RETURN_IF_ERROR(runner->WarmUp(1));
+    GCN_ASSIGN_OR_RETURN(double batch1_all,
+                         runner->TimeBatch(1, TorchModelRunner::kLoneGap));
     runner->SetThreads(0);
-    loaded.shared_cores = cores;
+    const std::string timings = absl::StrFormat(
+        "a lone batch 1 in %.2f ms on %d thread(s), %.2f ms on %d", 1e3 * batch1_all,
+        cores, 1e3 * batch1_share, share);
+    if (TorchModelRunner::kWorthIt * batch1_all < batch1_share) {
+      loaded.shared_cores = cores;
+      threads = absl::StrCat("threads follow the load: a lone batch on ", cores,
+                             ", each of ", instances, " running batches on ",
+                             share, " (", timings, ")");
+    } else {
+      threads = absl::StrCat(share, " thread(s) each, a lone batch too (", timings,
+                             ": not ", TorchModelRunner::kWorthIt,
+                             "x faster on more)");
+    }
   }
-  absl::StrAppend(
-      &loaded.execution, "; ", instances, " instance(s) over one copy of the weights; ",
-      follow_load && cores > share
-          ? absl::StrCat("threads follow the load: a lone batch on ", cores,
-                         ", each of ", instances, " running batches on ",
-                         share)
-          : absl::StrCat(share, " thread(s) each",
-                         config.intra_op_threads > 0 ? " as configured" : ""));
+  absl::StrAppend(&loaded.execution, "; ", instances,
+                  " instance(s) over one copy of the weights; ", threads);
   const TorchModelRunner& first = *runner;
   loaded.runners.push_back(std::move(runner));
   for (int i = 1; i < instances; ++i) loaded.runners.push_back(first.Share());

@@ -1,6 +1,7 @@
 #ifndef GCNSERVE_SERVER_RUNNER_TORCH_MODEL_RUNNER_H_
 #define GCNSERVE_SERVER_RUNNER_TORCH_MODEL_RUNNER_H_
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,19 +58,37 @@ class TorchModelRunner : public ModelRunner {
   // every size from 1 to `max_batch_size` runs twice.
   absl::Status WarmUp(int max_batch_size);
 
+  // Seconds a pass of `batch` images takes (zeros) on the calling thread's
+  // current intra-op threads, warming that size up: the first pass untimed
+  // (it profiles the shape), then timed passes, at least two (the first of
+  // them optimizes it) and more until they took kMinTimed together or
+  // kMaxTimedPasses ran. Of kMedianFrom passes or more (a light model's) the
+  // median counts: the pass as it usually goes, with its threads woken and
+  // other processes on the node, which no single pass decides; of fewer (a
+  // heavy model's, each long against such noise) the fastest, as the first
+  // may have included the optimization. With a `gap`, the thread sleeps
+  // that long before each timed pass, as a lone request's batch thread waits
+  // between requests (several intra-op threads are then woken each pass).
+  absl::StatusOr<double> TimeBatch(int batch, std::chrono::microseconds gap =
+                                                  std::chrono::microseconds(0));
+
   // The warm-up that also chooses the batch size worth forming, on the CPU:
-  // runs batch sizes 1, 2, 4, ... up to `largest`, each three times (the
-  // faster of the last two timed: the first profiles the shape, the second
-  // optimizes it; on the calling thread's current intra-op threads), and
-  // stops at the first size whose images/s is less than kWorthIt times the
-  // size before it: that size before is `chosen`. Larger sizes are not run
-  // (nor warmed): a batch never grows past `chosen`.
+  // times batch sizes 1, 2, 4, ... up to `largest` (TimeBatch) and stops at
+  // the first size whose images/s is less than kWorthIt times the size
+  // before it: that size before is `chosen`. Larger sizes are not run (nor
+  // warmed): a batch never grows past `chosen`.
   struct Choice {
     int chosen = 1;
     std::vector<int> sizes;          // run, ascending
     std::vector<double> images_per_s;  // of each size
   };
   static constexpr double kWorthIt = 1.05;
+  static constexpr std::chrono::milliseconds kMinTimed{20};
+  static constexpr int kMaxTimedPasses = 50;
+  static constexpr size_t kMedianFrom = 5;
+  // The wait before each pass that times a lone batch: past the spinning of
+  // idle OpenMP threads, so that they sleep as between lone requests.
+  static constexpr std::chrono::milliseconds kLoneGap{5};
   absl::StatusOr<Choice> WarmUpChoosingBatchSize(int largest);
 
   // Another runner over the same loaded (and optimized, warmed) module, for

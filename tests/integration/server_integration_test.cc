@@ -22,6 +22,7 @@
 
 #include "client/classifier_client.h"
 #include "server/app/server.h"
+#include "server/base/cpu_count.h"
 #include "tests/support/metric_value.h"
 #include "tests/support/running_server.h"
 
@@ -211,6 +212,26 @@ TEST_F(ServerTest, TheDefaultBatchSizeIsChosenFromTheModelsWarmUp) {
   EXPECT_EQ(batch & (batch - 1), 0) << batch;
   EXPECT_THAT(model.execution(),
               HasSubstr("max batch " + std::to_string(batch) + " chosen from warm-up"));
+  EXPECT_TRUE(Classify(Request(SampleImage())).ok());
+}
+
+// With the threads left to the server (--intra-op-threads 0) and several
+// instances, a lone batch runs on every core only where the warm-up timed it
+// faster so; ListModels says which, from which timings.
+TEST_F(ServerTest, ALoneBatchGetsEveryCoreOnlyWhereTheWarmUpTimedItFaster) {
+  if (UsableCores() < 2) GTEST_SKIP() << "one usable core: no choice to make";
+  ServerOptions options = Options();
+  options.instances = 2;
+  options.intra_op_threads = 0;
+  Start(options);
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(client_->ListModels(&models).ok());
+  ASSERT_GE(models.models_size(), 1);
+  const std::string& execution = models.models(0).execution();
+  EXPECT_THAT(execution, HasSubstr("batch 1 in "));
+  const bool follows = execution.find("threads follow the load: a lone batch on ") != std::string::npos;
+  const bool fixed = execution.find("thread(s) each, a lone batch too") != std::string::npos;
+  EXPECT_NE(follows, fixed) << execution;
   EXPECT_TRUE(Classify(Request(SampleImage())).ok());
 }
 
