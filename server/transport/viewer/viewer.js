@@ -251,7 +251,10 @@
     }
     const line = document.createElement('span');
     line.className = 'swatch line';
-    legend.append('. Lines', line, `: each point's ${n} strongest edge${n === 1 ? '' : 's'}.`);
+    const lines = document.createElement('span');
+    lines.className = 'keep';  // the swatch and its word on one line
+    lines.append(line, ' Lines');
+    legend.append('. ', lines, `: each point's ${n} strongest edge${n === 1 ? '' : 's'}.`);
   }
 
   function drawEdges(a, group, unit) {
