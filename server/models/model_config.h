@@ -64,7 +64,8 @@ struct ModelConfig {
   // With `intra_op_threads` 0 on the CPU the threads may follow the load
   // instead, where the loader timed a lone batch faster on every core
   // (torch_loader.h): each batch runs on the cores divided among the
-  // instances running a batch at that moment, so a lone request uses every
+  // instances busy at that moment (running a batch or about to run the
+  // work queued), so a lone request uses every
   // core and a busy model one core per instance
   // (ServedModel::Options::shared_cores).
   bool ThreadsFollowLoad() const { return intra_op_threads == 0 && device == "cpu"; }

@@ -80,8 +80,15 @@ void ServedModel::Process(Batch batch, int instance) {
   metrics_->batch_size->Observe(size);
 
   if (options_.shared_cores > 0) {
+    // Work still queued starts on other instances before this batch ends:
+    // count them as running, so that this batch does not hold their cores
+    // (more threads than cores) for its length.
     const int running = running_.fetch_add(1) + 1;
-    self.runner->SetThreads(std::max(1, options_.shared_cores / running));
+    const int max_batch = std::max(1, options_.batching.max_batch_size);
+    const int soon = (batcher_->queue_depth() + max_batch - 1) / max_batch;
+    const int busy =
+        std::min(static_cast<int>(instances_.size()), running + soon);
+    self.runner->SetThreads(std::max(1, options_.shared_cores / std::max(1, busy)));
   }
   Clock::TimePoint start = clock_->Now();
   absl::StatusOr<ModelOutput> output = self.runner->Run(self.input.data(), size);

@@ -29,9 +29,10 @@ class ServedModel {
     Batcher::Options batching;
     int64_t max_image_pixels = 50'000'000;
     int64_t max_decode_bytes = int64_t{128} << 20;  // per image
-    // > 0: each batch runs on max(1, shared_cores / instances running a
-    // batch at its start) intra-op threads (ModelConfig::ThreadsFollowLoad);
-    // 0: the runners keep their own.
+    // > 0: each batch runs on max(1, shared_cores / instances busy at its
+    // start) intra-op threads (ModelConfig::ThreadsFollowLoad), the busy
+    // ones those running a batch and those the work still queued will
+    // occupy (up to every instance); 0: the runners keep their own.
     int shared_cores = 0;
     // How the model is executed and why (the loader's words), for ListModels.
     std::string execution;

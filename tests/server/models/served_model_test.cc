@@ -103,6 +103,44 @@ TEST(ServedModelTest, ALoneBatchGetsEveryCoreAndRunningBatchesShareThem) {
   (*model)->Stop(true);
 }
 
+// A batch that leaves work queued shares the cores with the instance that
+// work will start on, even before that one runs.
+TEST(ServedModelTest, ABatchLeavingWorkQueuedSharesTheCoresAtOnce) {
+  ThreadsRunner::seen.clear();
+  FakeClock clock;
+  Metrics metrics{"test", "none", "cpu"};
+  std::promise<void> open;
+  std::shared_future<void> gate = open.get_future().share();
+  std::atomic<int> started{0};
+  std::vector<std::unique_ptr<ModelRunner>> runners;
+  runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
+  runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
+  ServedModel::Options options;
+  options.batching.max_batch_size = 1;
+  options.shared_cores = 8;
+  auto model = ServedModel::Create("m", 1, Metadata(), std::move(runners),
+                                   options, metrics.ForModel("m"), &clock);
+  ASSERT_TRUE(model.ok()) << model.status();
+  std::atomic<int> done{0};
+  for (int i = 0; i < 3; ++i) {  // queued before any batch thread runs
+    auto task = std::make_unique<BatchTask>();
+    task->input = {0.0f};
+    task->fail = [&](absl::Status) { ++done; };
+    task->complete = [&](const ModelOutput&, int, const BatchInfo&) { ++done; };
+    ASSERT_TRUE((*model)->Enqueue(task).ok());
+  }
+  (*model)->Start();
+  while (started.load() < 2) std::this_thread::yield();
+  {
+    std::lock_guard<std::mutex> lock(ThreadsRunner::mu);
+    // The first batch started alone, but with two left in the queue.
+    EXPECT_EQ(ThreadsRunner::seen, (std::vector<int>{4, 4}));
+  }
+  open.set_value();
+  while (done.load() < 3) std::this_thread::yield();
+  (*model)->Stop(true);
+}
+
 TEST(ServedModelTest, WithoutSharedCoresTheRunnersKeepTheirThreads) {
   ThreadsRunner::seen.clear();
   FakeClock clock;
