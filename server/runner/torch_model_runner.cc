@@ -181,14 +181,12 @@ absl::StatusOr<double> TorchModelRunner::TimeBatch(int batch,
   const InputSpec& in = metadata_.input;
   const size_t image = static_cast<size_t>(in.channels) * in.height * in.width;
   std::vector<float> zeros(image * std::max(1, batch), 0.0f);
-  // The profiling executor profiles a shape's first pass and optimizes on
-  // the second, which is timed with the rest.
   std::vector<double> passes;
   double timed = 0;
   const double min_timed = std::chrono::duration<double>(kMinTimed).count();
-  for (int pass = 0; pass <= 2 || (timed < min_timed && pass <= kMaxTimedPasses);
+  for (int pass = 0; pass < 2 || (timed < min_timed && pass < kMaxTimedPasses);
        ++pass) {
-    if (pass > 0 && gap.count() > 0) std::this_thread::sleep_for(gap);
+    if (gap.count() > 0) std::this_thread::sleep_for(gap);
     auto start = std::chrono::steady_clock::now();
     absl::StatusOr<ModelOutput> out = Run(zeros.data(), batch);
     if (!out.ok()) {
@@ -196,16 +194,14 @@ absl::StatusOr<double> TorchModelRunner::TimeBatch(int batch,
                                               batch, " failed: ",
                                               out.status().message()));
     }
-    if (pass > 0) {
-      passes.push_back(std::chrono::duration<double>(
-                           std::chrono::steady_clock::now() - start)
-                           .count());
-      timed += passes.back();
-    }
+    passes.push_back(std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - start)
+                         .count());
+    timed += passes.back();
   }
-  // A few long passes: the fastest (the first may have optimized). Many
-  // short ones: the median, the pass as it usually goes, threads woken and
-  // other processes on the node included.
+  // A few long passes: the fastest (the first at a new size or thread count
+  // sets things up). Many short ones: the median, the pass as it usually
+  // goes, threads woken and other processes on the node included.
   std::sort(passes.begin(), passes.end());
   const double seconds = passes.size() >= kMedianFrom ? passes[passes.size() / 2]
                                                       : passes.front();
@@ -214,6 +210,17 @@ absl::StatusOr<double> TorchModelRunner::TimeBatch(int batch,
 
 absl::StatusOr<TorchModelRunner::Choice>
 TorchModelRunner::WarmUpChoosingBatchSize(int largest) {
+  // The module's first pass profiles it (the profiling executor; the next
+  // optimizes it, timed with batch 1's and outrun by the one after).
+  {
+    const InputSpec& in = metadata_.input;
+    std::vector<float> zeros(static_cast<size_t>(in.channels) * in.height * in.width, 0.0f);
+    absl::StatusOr<ModelOutput> out = Run(zeros.data(), 1);
+    if (!out.ok()) {
+      return absl::InternalError(absl::StrCat("warm-up with batch size 1 failed: ",
+                                              out.status().message()));
+    }
+  }
   Choice choice;
   for (int batch = 1; batch <= std::max(1, largest); batch *= 2) {
     GCN_ASSIGN_OR_RETURN(double seconds, TimeBatch(batch));

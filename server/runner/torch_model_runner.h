@@ -59,21 +59,21 @@ class TorchModelRunner : public ModelRunner {
   absl::Status WarmUp(int max_batch_size);
 
   // Seconds a pass of `batch` images takes (zeros) on the calling thread's
-  // current intra-op threads, warming that size up: the first pass untimed
-  // (it profiles the shape), then timed passes, at least two (the first of
-  // them optimizes it) and more until they took kMinTimed together or
-  // kMaxTimedPasses ran. Of kMedianFrom passes or more (a light model's) the
-  // median counts: the pass as it usually goes, with its threads woken and
-  // other processes on the node, which no single pass decides; of fewer (a
-  // heavy model's, each long against such noise) the fastest, as the first
-  // may have included the optimization. With a `gap`, the thread sleeps
-  // that long before each timed pass, as a lone request's batch thread waits
-  // between requests (several intra-op threads are then woken each pass).
+  // current intra-op threads, warming that size up: at least two passes,
+  // and more until they took kMinTimed together or kMaxTimedPasses ran. Of
+  // kMedianFrom passes or more (a light model's) the median counts: the pass
+  // as it usually goes, with its threads woken and other processes on the
+  // node, which no single pass decides; of fewer (a heavy model's, each long
+  // against such noise) the fastest, as the first at a new size or thread
+  // count sets things up. With a `gap`, the thread sleeps that long before
+  // each pass, as a lone request's batch thread waits between requests
+  // (several intra-op threads are then woken each pass).
   absl::StatusOr<double> TimeBatch(int batch, std::chrono::microseconds gap =
                                                   std::chrono::microseconds(0));
 
   // The warm-up that also chooses the batch size worth forming, on the CPU:
-  // times batch sizes 1, 2, 4, ... up to `largest` (TimeBatch) and stops at
+  // one untimed pass (the module's first, which profiles it), then times
+  // batch sizes 1, 2, 4, ... up to `largest` (TimeBatch) and stops at
   // the first size whose images/s is less than kWorthIt times the size
   // before it: that size before is `chosen`. Larger sizes are not run (nor
   // warmed): a batch never grows past `chosen`.
