@@ -61,31 +61,45 @@ ModelMetadata Metadata() {
   return meta;
 }
 
-TEST(ServedModelTest, ALoneBatchGetsEveryCoreAndRunningBatchesShareThem) {
-  ThreadsRunner::seen.clear();
+// Two instances sharing 8 cores, batches of one, each pass held at `gate`
+// until `open` is set.
+class SharedCoresTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ThreadsRunner::seen.clear();
+    std::vector<std::unique_ptr<ModelRunner>> runners;
+    runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
+    runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
+    ServedModel::Options options;
+    options.batching.max_batch_size = 1;
+    options.shared_cores = 8;
+    auto created = ServedModel::Create("m", 1, Metadata(), std::move(runners),
+                                       options, metrics.ForModel("m"), &clock);
+    ASSERT_TRUE(created.ok()) << created.status();
+    model = *std::move(created);
+  }
+
+  // One image; `done` counts its answer.
+  void Enqueue(std::atomic<int>* done) {
+    auto task = std::make_unique<BatchTask>();
+    task->input = {0.0f};
+    task->fail = [done](absl::Status) { ++*done; };
+    task->complete = [done](const ModelOutput&, int, const BatchInfo&) { ++*done; };
+    ASSERT_TRUE(model->Enqueue(task).ok());
+  }
+
   FakeClock clock;
   Metrics metrics{"test", "none", "cpu"};
   std::promise<void> open;
   std::shared_future<void> gate = open.get_future().share();
   std::atomic<int> started{0};
-  std::vector<std::unique_ptr<ModelRunner>> runners;
-  runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
-  runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
-  ServedModel::Options options;
-  options.batching.max_batch_size = 1;
-  options.shared_cores = 8;
-  auto model = ServedModel::Create("m", 1, Metadata(), std::move(runners),
-                                   options, metrics.ForModel("m"), &clock);
-  ASSERT_TRUE(model.ok()) << model.status();
-  (*model)->Start();
+  std::unique_ptr<ServedModel> model;
+};
+
+TEST_F(SharedCoresTest, ALoneBatchGetsEveryCoreAndRunningBatchesShareThem) {
+  model->Start();
   std::atomic<int> done{0};
-  auto enqueue = [&] {
-    auto task = std::make_unique<BatchTask>();
-    task->input = {0.0f};
-    task->fail = [&](absl::Status) { ++done; };
-    task->complete = [&](const ModelOutput&, int, const BatchInfo&) { ++done; };
-    ASSERT_TRUE((*model)->Enqueue(task).ok());
-  };
+  auto enqueue = [&] { Enqueue(&done); };
   enqueue();
   while (started.load() < 1) std::this_thread::yield();
   enqueue();  // the other instance takes it while the first still runs
@@ -100,36 +114,15 @@ TEST(ServedModelTest, ALoneBatchGetsEveryCoreAndRunningBatchesShareThem) {
   while (done.load() < 3) std::this_thread::yield();
   std::lock_guard<std::mutex> lock(ThreadsRunner::mu);
   EXPECT_EQ(ThreadsRunner::seen.back(), 8);
-  (*model)->Stop(true);
+  model->Stop(true);
 }
 
 // A batch that leaves work queued shares the cores with the instance that
 // work will start on, even before that one runs.
-TEST(ServedModelTest, ABatchLeavingWorkQueuedSharesTheCoresAtOnce) {
-  ThreadsRunner::seen.clear();
-  FakeClock clock;
-  Metrics metrics{"test", "none", "cpu"};
-  std::promise<void> open;
-  std::shared_future<void> gate = open.get_future().share();
-  std::atomic<int> started{0};
-  std::vector<std::unique_ptr<ModelRunner>> runners;
-  runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
-  runners.push_back(std::make_unique<ThreadsRunner>(gate, &started));
-  ServedModel::Options options;
-  options.batching.max_batch_size = 1;
-  options.shared_cores = 8;
-  auto model = ServedModel::Create("m", 1, Metadata(), std::move(runners),
-                                   options, metrics.ForModel("m"), &clock);
-  ASSERT_TRUE(model.ok()) << model.status();
+TEST_F(SharedCoresTest, ABatchLeavingWorkQueuedSharesTheCoresAtOnce) {
   std::atomic<int> done{0};
-  for (int i = 0; i < 3; ++i) {  // queued before any batch thread runs
-    auto task = std::make_unique<BatchTask>();
-    task->input = {0.0f};
-    task->fail = [&](absl::Status) { ++done; };
-    task->complete = [&](const ModelOutput&, int, const BatchInfo&) { ++done; };
-    ASSERT_TRUE((*model)->Enqueue(task).ok());
-  }
-  (*model)->Start();
+  for (int i = 0; i < 3; ++i) Enqueue(&done);  // before any batch thread runs
+  model->Start();
   while (started.load() < 2) std::this_thread::yield();
   {
     std::lock_guard<std::mutex> lock(ThreadsRunner::mu);
@@ -138,7 +131,7 @@ TEST(ServedModelTest, ABatchLeavingWorkQueuedSharesTheCoresAtOnce) {
   }
   open.set_value();
   while (done.load() < 3) std::this_thread::yield();
-  (*model)->Stop(true);
+  model->Stop(true);
 }
 
 TEST(ServedModelTest, WithoutSharedCoresTheRunnersKeepTheirThreads) {
